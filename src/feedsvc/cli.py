@@ -1,0 +1,312 @@
+"""The ``feedsvc`` command. Thin: it parses arguments, calls the modules, prints.
+
+Every operator-facing failure is a ``click.ClickException`` (one line, exit 1);
+a bad config.yaml prints each problem as ``file:line: message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from feedsvc import __version__, config_edit, opml
+from feedsvc import config as config_module
+from feedsvc import log as logsetup
+from feedsvc.config import Config
+from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.model import PollResult, Source, utcnow
+from feedsvc.store import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="FEEDSVC_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    help="The configuration file.",
+)
+
+
+def load_config(path: Path) -> Config:
+    """config.yaml, or exit 1 with each problem on its own line."""
+    try:
+        return config_module.load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        raise SystemExit(1) from None
+
+
+def open_store(config: Config) -> Store:
+    try:
+        return Store.open(config.database_url)
+    except Exception as exc:  # SQLAlchemy/driver errors: say where, not how
+        reason = " ".join(str(getattr(exc, "orig", exc)).split())[:300]
+        raise click.ClickException(f"database {_safe_url(config.database_url)}: {reason}") from exc
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def operator_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn feedsvc's own errors into one-line messages."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except FeedsvcError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feedsvc")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug events.")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", help="Log line format."
+)
+def main(verbose: bool, log_format: logsetup.Format) -> None:
+    """feedsvc: polls feeds, republishes them per category, emails digests."""
+    logsetup.setup(logging.DEBUG if verbose else logging.INFO, log_format)
+
+
+@main.command()
+@config_option
+def check(config_path: Path) -> None:
+    """Validate config.yaml; print every problem as file:line: message."""
+    problems = config_module.check(config_path)
+    for problem in problems:
+        err.print(problem, markup=False)
+    if problems:
+        err.print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} found", markup=False)
+        raise SystemExit(1)
+    config = config_module.load(config_path)
+    out.print(
+        f"{config_path}: ok ({len(config.sources)} sources, {len(config.categories)} categories)",
+        markup=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path) -> None:
+    """Create the database or migrate it to this version's schema."""
+    config = load_config(config_path)
+    store = open_store(config)
+    out.print(f"database {_safe_url(config.database_url)} is up to date", markup=False)
+    store.close()
+
+
+@main.command()
+@click.argument("source_ids", nargs=-1)
+@click.option("--force", is_flag=True, help="Also poll retired sources and ignore Retry-After.")
+@config_option
+@operator_errors
+def poll(source_ids: tuple[str, ...], force: bool, config_path: Path) -> None:
+    """Poll sources now (all, or those named) and store what is new."""
+    config = load_config(config_path)
+    _check_ids(config, source_ids)
+    store = open_store(config)
+    try:
+        results = asyncio.run(_poll(config, store, list(source_ids) or None, force))
+    finally:
+        store.close()
+    _print_results(results)
+
+
+def _check_ids(config: Config, ids: Sequence[str]) -> None:
+    known = [source.id for source in config.sources]
+    for source_id in ids:
+        if source_id not in known:
+            hint = config_module._did_you_mean(source_id, known)
+            raise click.ClickException(f"unknown source id {source_id!r}{hint}")
+
+
+async def _poll(
+    config: Config, store: Store, ids: list[str] | None, force: bool
+) -> list[PollResult]:
+    from feedsvc.ingest.poll import Poller  # aiohttp and feedparser load only when polling
+
+    async with Poller(config, store) as poller:
+        await asyncio.to_thread(poller.sync_sources)
+        if not out.is_terminal:
+            return await poller.poll(ids, force=force)
+        with Progress(
+            TextColumn("polling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("poll", total=None)
+            return await poller.poll(
+                ids,
+                force=force,
+                on_claimed=lambda n: progress.update(task, total=n),
+                on_result=lambda _: progress.advance(task),
+            )
+
+
+def _print_results(results: list[PollResult]) -> None:
+    if not results:
+        out.print("nothing to poll (every source is retired, held back or leased elsewhere)")
+        return
+    table = Table("source", "status", "new", "updated", "error")
+    for result in sorted(results, key=lambda r: r.source_id):
+        problem = result.error or (f"warning: {result.warning}" if result.warning else "")
+        style = "red" if result.error else ("yellow" if result.warning else None)
+        table.add_row(
+            result.source_id,
+            result.status,
+            str(result.new),
+            str(result.updated),
+            problem,
+            style=style,
+        )
+    out.print(table)
+    failed = sum(1 for r in results if r.error)
+    new = sum(r.new for r in results)
+    out.print(f"{len(results)} polled, {new} new, {failed} failed", markup=False)
+
+
+@main.group()
+def sources() -> None:
+    """Sources and their health."""
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@config_option
+def sources_list(as_json: bool, config_path: Path) -> None:
+    """Every source: status, last error, when it was and will be polled."""
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        store.sources.sync([(s.id, s.url) for s in config.sources], utcnow())
+        rows = store.sources.list()
+    finally:
+        store.close()
+    titles = {source.id: source.title for source in config.sources}
+    if as_json:
+        click.echo(json.dumps([_source_json(s, titles) for s in rows], ensure_ascii=False, indent=2))
+        return
+    table = Table("source", "status", "entries", "last polled", "next poll", "errors", "last error")
+    for source in rows:
+        table.add_row(
+            source.id if source.active else f"{source.id} (removed)",
+            source.status.value + (" ⚠" if source.warning else ""),
+            str(source.entries),
+            _when(source.last_polled_at),
+            _when(source.next_poll_at),
+            str(source.error_count or ""),
+            source.last_error or source.warning or "",
+        )
+    out.print(table)
+
+
+def _source_json(source: Source, titles: dict[str, str | None]) -> dict[str, Any]:
+    def iso(when: datetime | None) -> str | None:
+        return when.isoformat() if when else None
+
+    return {
+        "id": source.id,
+        "title": titles.get(source.id) or source.title,
+        "url": source.url,
+        "config_url": source.config_url,
+        "active": source.active,
+        "status": source.status.value,
+        "last_error": source.last_error,
+        "warning": source.warning,
+        "error_count": source.error_count,
+        "last_polled_at": iso(source.last_polled_at),
+        "next_poll_at": iso(source.next_poll_at),
+        "retry_after": iso(source.retry_after),
+        "entries": source.entries,
+    }
+
+
+def _when(when: datetime | None) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+
+
+@sources.command("export-opml")
+@config_option
+def sources_export_opml(config_path: Path) -> None:
+    """Print the sources as OPML (for another feed reader)."""
+    config = load_config(config_path)
+    titles = {category.id: category.title for category in config.categories}
+    outlines = [
+        opml.Outline(
+            source.url,
+            source.title or source.id,
+            titles.get(source.categories[0], "") if source.categories else "",
+        )
+        for source in config.sources
+    ]
+    sys.stdout.buffer.write(opml.write(config.site.title, outlines, utcnow()))
+
+
+@sources.command("import-opml")
+@click.argument("file", type=click.File("rb"))
+@click.option("--category", "categories", multiple=True, help="File every imported source here.")
+@config_option
+@operator_errors
+def sources_import_opml(file: Any, categories: tuple[str, ...], config_path: Path) -> None:
+    """Add the feeds of an OPML file to config.yaml (existing URLs are skipped)."""
+    config = load_config(config_path)
+    new = config_edit.sources_from_outlines(config, opml.read(file.read()), list(categories))
+    if not new:
+        out.print("nothing to import: every feed is already configured")
+        return
+    text = config_edit.add_sources(config_path.read_text(encoding="utf-8"), new)
+    try:
+        config_module.parse(text, config_path)
+    except ConfigError as exc:
+        raise click.ClickException("; ".join(exc.problems)) from None
+    config_edit.write_atomically(config_path, text)
+    out.print(f"added {len(new)} sources to {config_path}: {', '.join(s.id for s in new)}")
+
+
+
+@main.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Run the service until SIGINT/SIGTERM: poll every source on its interval."""
+    from feedsvc.schedule import Service
+
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        asyncio.run(Service(config, store).run())
+    finally:
+        store.close()

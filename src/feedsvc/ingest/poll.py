@@ -1,0 +1,216 @@
+"""Polling: claim sources, then fetch -> parse -> store each one.
+
+``Poller.poll_source`` is the whole pipeline for one source and reads as its
+steps. Parsing runs in a process pool so that both cores work while the event
+loop keeps fetching; the store runs in a thread so a write never stalls the
+fetches in flight. One source's failure is a ``PollResult`` value, never an
+exception that stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime
+from types import TracebackType
+
+from feedsvc import __version__
+from feedsvc.config import Config, SourceConfig
+from feedsvc.errors import FeedsvcError, Gone
+from feedsvc.ingest import outcome
+from feedsvc.ingest.fetch import Fetcher, FetchPolicy
+from feedsvc.ingest.parse import parse_feed
+from feedsvc.model import FetchResult, ParsedFeed, PollResult, Source, utcnow
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.poll")
+
+Clock = Callable[[], datetime]
+
+
+def process_owner() -> str:
+    """A name for this process in leases: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def fetch_policy(config: Config) -> FetchPolicy:
+    return FetchPolicy(
+        user_agent=f"feedsvc/{__version__} (+{config.site.base_url})",
+        timeout=config.fetch.timeout.total_seconds(),
+        max_bytes=config.fetch.max_bytes,
+        allow_private_networks=config.fetch.allow_private_networks,
+    )
+
+
+def parse_pool() -> ProcessPoolExecutor:
+    """Worker processes for parsing, started from a clean forkserver (we have threads)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["feedsvc.ingest.parse"])
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+
+
+class Poller:
+    """Polls sources for one process; an async context manager owning its HTTP session."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        pool: Executor | None = None,
+        clock: Clock = utcnow,
+        owner: str | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.owner = owner or process_owner()
+        self._pool = pool
+        self._own_pool = pool is None
+        self._fetcher = Fetcher(fetch_policy(config), concurrency=config.fetch.concurrency)
+
+    async def __aenter__(self) -> Poller:
+        await self._fetcher.__aenter__()
+        if self._pool is None:
+            self._pool = parse_pool()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._fetcher.__aexit__(exc_type, exc, tb)
+        if self._own_pool and self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def sync_sources(self) -> None:
+        """Bring the sources table in line with config.yaml."""
+        pairs = [(source.id, source.url) for source in self.config.sources]
+        self.store.sources.sync(pairs, self.clock())
+
+    async def poll(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        due_only: bool = False,
+        force: bool = False,
+        on_claimed: Callable[[int], None] | None = None,
+        on_result: Callable[[PollResult], None] | None = None,
+    ) -> list[PollResult]:
+        """Claim the sources to poll (all, or ``ids``) and poll them concurrently."""
+        claimed = await asyncio.to_thread(
+            self.store.sources.claim,
+            self.owner,
+            self.clock(),
+            self.config.fetch.lease,
+            ids=ids,
+            due_only=due_only,
+            force=force,
+        )
+        if on_claimed:
+            on_claimed(len(claimed))
+
+        async def run(source: Source) -> PollResult:
+            result = await self.poll_source(source)
+            if on_result:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(run(source) for source in claimed)))
+
+    async def poll_source(self, source: Source) -> PollResult:
+        """Fetch, parse and store one claimed source; failures become the result's error."""
+        settings = self.config.source(source.id)
+        now = self.clock()
+        try:
+            fetched = await self._fetcher.fetch(
+                source.url, etag=source.etag, last_modified=source.last_modified, now=now
+            )
+            result = await self._store(source, settings, fetched, now)
+        except FeedsvcError as error:
+            result = await self._fail(source, settings, error, now)
+        except Exception as error:  # a bug must cost one source, not the whole poll
+            log.exception("poll failed", extra={"fields": {"source": source.id}})
+            internal = FeedsvcError(f"internal error: {type(error).__name__}: {error}")
+            result = await self._fail(source, settings, internal, now)
+        _log(result)
+        return result
+
+    async def _store(
+        self, source: Source, settings: SourceConfig, fetched: FetchResult, now: datetime
+    ) -> PollResult:
+        interval = self.config.source_interval(settings)
+        body_hash = hashlib.sha256(fetched.body).hexdigest() if fetched.body is not None else None
+        if fetched.not_modified or body_hash == source.body_hash:
+            status = "not_modified" if fetched.not_modified else "unchanged"
+            values = outcome.succeeded(
+                source, fetched, None, body_hash=body_hash, interval=interval, now=now
+            )
+            await asyncio.to_thread(self.store.sources.record, source.id, values)
+            return PollResult(source.id, status)
+        assert fetched.body is not None
+        loop = asyncio.get_running_loop()
+        feed = await loop.run_in_executor(
+            self._pool,
+            _parse,
+            fetched.body,
+            fetched.url,
+            dict(fetched.headers),
+            self.config.source_timezone(settings),
+            now,
+        )
+        values = outcome.succeeded(
+            source, fetched, feed, body_hash=body_hash, interval=interval, now=now
+        )
+        stored = await asyncio.to_thread(self.store.entries.apply, source, feed, values, now)
+        return PollResult(
+            source.id,
+            "updated" if stored.new or stored.updated else "unchanged",
+            new=stored.new,
+            updated=stored.updated,
+            warning=feed.warning,
+            entry_ids=stored.new_ids + stored.updated_ids,
+        )
+
+    async def _fail(
+        self, source: Source, settings: SourceConfig, error: FeedsvcError, now: datetime
+    ) -> PollResult:
+        values = outcome.failed(
+            source,
+            error,
+            interval=self.config.source_interval(settings),
+            max_backoff=self.config.fetch.max_backoff,
+            now=now,
+        )
+        await asyncio.to_thread(self.store.sources.record, source.id, values)
+        status = "retired" if isinstance(error, Gone) else "error"
+        return PollResult(source.id, status, error=values["last_error"])
+
+
+def _parse(
+    body: bytes, url: str, headers: dict[str, str], timezone: str, now: datetime
+) -> ParsedFeed:
+    """Module-level so the process pool can pickle it."""
+    return parse_feed(body, url=url, headers=headers, timezone=timezone, now=now)
+
+
+def _log(result: PollResult) -> None:
+    fields = {"source": result.source_id, "status": result.status}
+    if result.status == "updated":
+        fields |= {"new": result.new, "updated": result.updated}
+    if result.error:
+        fields["error"] = result.error
+    if result.warning:
+        fields["warning"] = result.warning
+    level = logging.WARNING if result.error else logging.INFO
+    log.log(level, "polled", extra={"fields": fields})

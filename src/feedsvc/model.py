@@ -1,0 +1,136 @@
+"""Plain data passed between the stages: fetch -> parse -> store -> classify -> publish.
+
+Every datetime here is timezone-aware UTC. Nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC: the one clock the I/O edges read (the middle takes ``now``)."""
+    return datetime.now(UTC)
+
+
+class SourceStatus(StrEnum):
+    """A source's health, as ``feedsvc sources list`` shows it."""
+
+    NEW = "new"  # never polled yet
+    OK = "ok"
+    ERROR = "error"  # the last poll failed; retried at the normal interval
+    BACKOFF = "backoff"  # repeated failures or Retry-After: retried later than usual
+    RETIRED = "retired"  # 410 Gone: not polled again unless forced or its URL changes
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one conditional GET produced (errors are raised as ``FetchError``).
+
+    ``body`` is None for 304 Not Modified. ``permanent_url`` is set when every hop
+    that led to ``url`` was a permanent redirect (301/308): the source's stored URL
+    moves there.
+    """
+
+    url: str
+    status: int
+    body: bytes | None
+    headers: Mapping[str, str]
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    url: str
+    type: str = ""
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry of a parsed feed: NFC text, absolute links, sanitized HTML.
+
+    ``published`` is None when the feed gave no usable date; ``date_flag`` then
+    says why (``missing``, ``unparseable``, ``future``) and the store uses the
+    time the entry was first seen instead.
+    """
+
+    identity: str
+    title: str
+    link: str | None = None
+    guid: str | None = None
+    guid_is_permalink: bool = False
+    summary: str = ""  # plain text
+    content: str = ""  # sanitized HTML
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    date_flag: str | None = None
+    enclosures: tuple[Enclosure, ...] = ()
+    image: str | None = None
+    content_hash: str = ""  # changes when a reader would see a different entry
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    link: str | None
+    entries: tuple[ParsedEntry, ...]
+    language: str | None = None
+    warning: str | None = None  # a recoverable problem (malformed but readable XML)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A source as stored: the configured URL and where it lives now."""
+
+    id: str
+    config_url: str
+    url: str
+    title: str | None = None
+    status: SourceStatus = SourceStatus.NEW
+    last_error: str | None = None
+    error_count: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    first_polled_at: datetime | None = None
+    last_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    retry_after: datetime | None = None
+    warning: str | None = None
+    active: bool = True
+    entries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """What storing one parsed feed changed."""
+
+    new: int = 0
+    updated: int = 0
+    new_ids: tuple[int, ...] = ()
+    updated_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """The outcome of polling one source; ``error`` is a one-line message or None."""
+
+    source_id: str
+    status: str  # "new" | "updated" | "not_modified" | "unchanged" | "error" | "retired" | "skipped"
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    warning: str | None = None
+    entry_ids: tuple[int, ...] = field(default=())

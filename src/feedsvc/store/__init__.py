@@ -1,0 +1,44 @@
+"""The only package that speaks SQL. It hands out and takes back ``model`` dataclasses.
+
+``Store.open(url)`` gives one object per process with a repository per table
+group (``store.sources``, ``store.entries``); each method is one transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+from feedsvc.store import migrate
+from feedsvc.store.engine import create
+from feedsvc.store.entries import EntryStore
+from feedsvc.store.sources import SourceStore
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sources = SourceStore(engine)
+        self.entries = EntryStore(engine, self.sources)
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect to ``url``; with ``upgrade`` (the default) migrate the schema first."""
+        store = cls(create(url))
+        if upgrade:
+            migrate.upgrade(store.engine)
+        return store
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Store"]

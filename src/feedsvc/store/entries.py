@@ -1,0 +1,157 @@
+"""Entries: storing one parsed feed in one transaction, and reading entries back.
+
+This is the hot path of a poll, so it is SQLAlchemy Core with executemany, never
+the ORM: one SELECT of the identities already stored, one INSERT of the new
+entries, one UPDATE of the edited ones, one UPDATE of the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, update
+
+from feedsvc.model import ParsedEntry, ParsedFeed, Source, StoreOutcome
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import entries
+from feedsvc.store.sources import SourceStore
+
+BACKLOG_AGE = timedelta(days=1)
+"""Entries published this long before a source's first poll are its backlog, not news."""
+
+_EDITABLE = (
+    "guid",
+    "guid_is_permalink",
+    "link",
+    "title",
+    "summary",
+    "content",
+    "author",
+    "categories",
+    "enclosures",
+    "image",
+    "published_at",
+    "feed_updated_at",
+    "date_flag",
+    "content_hash",
+)
+
+
+class EntryStore:
+    def __init__(self, engine: Engine, sources: SourceStore) -> None:
+        self._engine = engine
+        self._sources = sources
+
+    def apply(
+        self, source: Source, feed: ParsedFeed, source_values: dict[str, Any], now: datetime
+    ) -> StoreOutcome:
+        """Store ``feed``'s entries and the source's new state, all or nothing.
+
+        An entry whose identity is already stored for this source is updated in
+        place when its content changed (``revision`` goes up, ``first_seen_at``
+        stays, so it is not news again); otherwise it is left alone.
+        """
+        unique = _first_of_each_identity(feed.entries)
+        with writing(self._engine) as conn:
+            stored = {
+                row.identity: (row.id, row.content_hash)
+                for row in conn.execute(
+                    select(entries.c.id, entries.c.identity, entries.c.content_hash)
+                    .where(entries.c.source_id == source.id)
+                    .where(entries.c.identity.in_(list(unique)))
+                )
+            }
+            fresh = [e for identity, e in unique.items() if identity not in stored]
+            edited = [
+                (stored[identity][0], e)
+                for identity, e in unique.items()
+                if identity in stored and stored[identity][1] != e.content_hash
+            ]
+            new_ids: list[int] = []
+            if fresh:
+                rows = [_new_row(source, e, now) for e in fresh]
+                result = conn.execute(entries.insert().returning(entries.c.id), rows)
+                new_ids = list(result.scalars())
+            if edited:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == bindparam("_id"))
+                    .values(
+                        changed_at=now,
+                        revision=entries.c.revision + 1,
+                        **{name: bindparam(f"_{name}") for name in _EDITABLE},
+                    ),
+                    [_edit_params(entry_id, e) for entry_id, e in edited],
+                )
+            self._sources.release(conn, source.id, source_values)
+        return StoreOutcome(
+            new=len(fresh),
+            updated=len(edited),
+            new_ids=tuple(new_ids),
+            updated_ids=tuple(entry_id for entry_id, _ in edited),
+        )
+
+    def count(self, source_id: str | None = None) -> int:
+        query = select(func.count()).select_from(entries)
+        if source_id is not None:
+            query = query.where(entries.c.source_id == source_id)
+        with reading(self._engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
+
+def _first_of_each_identity(items: Sequence[ParsedEntry]) -> dict[str, ParsedEntry]:
+    """A feed that repeats an identity keeps its first (newest, by feed order) copy."""
+    unique: dict[str, ParsedEntry] = {}
+    for entry in items:
+        unique.setdefault(entry.identity, entry)
+    return unique
+
+
+def _columns(entry: ParsedEntry) -> dict[str, Any]:
+    return {
+        "guid": entry.guid,
+        "guid_is_permalink": entry.guid_is_permalink,
+        "link": entry.link,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content": entry.content,
+        "author": entry.author,
+        "categories": list(entry.categories),
+        "enclosures": [
+            {"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures
+        ],
+        "image": entry.image,
+        "published_at": entry.published,
+        "feed_updated_at": entry.updated,
+        "date_flag": entry.date_flag,
+        "content_hash": entry.content_hash,
+    }
+
+
+def _new_row(source: Source, entry: ParsedEntry, now: datetime) -> dict[str, Any]:
+    return {
+        **_columns(entry),
+        "source_id": source.id,
+        "identity": entry.identity,
+        "first_seen_at": now,
+        "changed_at": now,
+        "revision": 0,
+        "backlog": _is_backlog(entry, source.first_polled_at, now),
+    }
+
+
+def _is_backlog(entry: ParsedEntry, first_polled_at: datetime | None, now: datetime) -> bool:
+    """Old news from a newly added source: published well before we first polled it.
+
+    On the very first poll an undated entry counts as backlog too: nothing says
+    it is recent, and a new source must not flood the next digest.
+    """
+    if entry.published is None:
+        return first_polled_at is None
+    return entry.published < (first_polled_at or now) - BACKLOG_AGE
+
+
+def _edit_params(entry_id: int, entry: ParsedEntry) -> dict[str, Any]:
+    return {"_id": entry_id, **{f"_{name}": value for name, value in _columns(entry).items()}}

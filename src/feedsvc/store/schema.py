@@ -1,0 +1,115 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations create them; this
+module is what queries are written against (and what autogenerate compares to).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite has no time zones: stored naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("config_url", Text, nullable=False),  # as written in config.yaml
+    Column("url", Text, nullable=False),  # where it lives now, after permanent redirects
+    Column("title", Text),
+    Column("site_url", Text),
+    Column("active", Boolean, nullable=False, default=True),  # still in config.yaml
+    Column("status", String(16), nullable=False, default="new"),
+    Column("last_error", Text),
+    Column("warning", Text),  # a recoverable problem in the last body (malformed XML)
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("first_polled_at", UTCDateTime),
+    Column("last_polled_at", UTCDateTime),
+    Column("next_poll_at", UTCDateTime),
+    Column("retry_after", UTCDateTime),  # the server asked us not to come back before
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Index("ix_sources_due", "active", "next_poll_at"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("identity", Text, nullable=False),
+    Column("guid", Text),
+    Column("guid_is_permalink", Boolean, nullable=False, default=False),
+    Column("link", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("content", Text, nullable=False, default=""),
+    Column("author", Text),
+    Column("categories", JSON, nullable=False, default=list),
+    Column("enclosures", JSON, nullable=False, default=list),
+    Column("image", Text),
+    Column("published_at", UTCDateTime),  # None: the feed gave no usable date
+    Column("feed_updated_at", UTCDateTime),
+    Column("date_flag", String(16)),
+    Column("content_hash", String(64), nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),  # last time its content changed
+    Column("revision", Integer, nullable=False, default=0),  # edits seen since first stored
+    Column("backlog", Boolean, nullable=False, default=False),  # old when its source was added
+    UniqueConstraint("source_id", "identity"),
+    Index("ix_entries_first_seen_at", "first_seen_at"),
+)

@@ -1,0 +1,174 @@
+"""Sources: syncing them from config.yaml, claiming due ones with a lease, recording
+each poll's outcome.
+
+A claim is a lease (``lease_owner``, ``lease_until``) taken in one statement, so
+two processes never poll the same source at once; on PostgreSQL the candidate
+rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers split the
+work instead of queueing behind each other. A process that dies leaves a lease
+that simply expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+
+from feedsvc.model import Source, SourceStatus
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import entries, sources
+
+
+def to_source(row: Any, entry_count: int = 0) -> Source:
+    return Source(
+        id=row.id,
+        config_url=row.config_url,
+        url=row.url,
+        title=row.title,
+        status=SourceStatus(row.status),
+        last_error=row.last_error,
+        error_count=row.error_count,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        first_polled_at=row.first_polled_at,
+        last_polled_at=row.last_polled_at,
+        next_poll_at=row.next_poll_at,
+        retry_after=row.retry_after,
+        warning=row.warning,
+        active=row.active,
+        entries=entry_count,
+    )
+
+
+class SourceStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def sync(self, configured: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make the table match config.yaml's ``(id, url)`` pairs.
+
+        A new source is due at once. A source whose configured URL changed starts
+        over at that URL (the operator's word beats an old redirect or a 410).
+        A source no longer configured is deactivated, not deleted: its entries
+        stay until retention purges them.
+        """
+        wanted = dict(configured)
+        with writing(self._engine) as conn:
+            stored = {row.id: row.config_url for row in conn.execute(select(sources.c.id, sources.c.config_url))}
+            for source_id, url in wanted.items():
+                if source_id not in stored:
+                    conn.execute(sources.insert().values(_fresh(source_id, url, now)))
+                elif stored[source_id] != url:
+                    conn.execute(
+                        update(sources)
+                        .where(sources.c.id == source_id)
+                        .values({**_fresh(source_id, url, now), "first_polled_at": None})
+                    )
+            conn.execute(
+                update(sources)
+                .where(sources.c.id.in_(list(wanted)))
+                .where(sources.c.active.is_(False))
+                .values(active=True, next_poll_at=now)
+            )
+            conn.execute(
+                update(sources).where(sources.c.id.not_in(list(wanted))).values(active=False)
+            )
+
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        ids: Sequence[str] | None = None,
+        due_only: bool = True,
+        force: bool = False,
+        limit: int = 10_000,
+    ) -> list[Source]:
+        """Lease sources to ``owner`` and return them.
+
+        Args:
+            ids: only these sources (default: every active one).
+            due_only: only those whose ``next_poll_at`` has come (the scheduler);
+                ``feedsvc poll`` passes False to poll now.
+            force: also retired sources and those a server's Retry-After holds back.
+        """
+        conditions = [
+            sources.c.active.is_(True),
+            or_(sources.c.lease_until.is_(None), sources.c.lease_until < now),
+        ]
+        if ids is not None:
+            conditions.append(sources.c.id.in_(list(ids)))
+        if due_only:
+            conditions.append(or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= now))
+        if not force:
+            conditions.append(sources.c.status != SourceStatus.RETIRED.value)
+            conditions.append(or_(sources.c.retry_after.is_(None), sources.c.retry_after <= now))
+        candidates = (
+            select(sources.c.id)
+            .where(and_(*conditions))
+            .order_by(sources.c.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with writing(self._engine) as conn:
+            ids_claimed = list(conn.execute(candidates).scalars())
+            if not ids_claimed:
+                return []
+            rows = conn.execute(
+                update(sources)
+                .where(sources.c.id.in_(ids_claimed))
+                .values(lease_owner=owner, lease_until=now + lease)
+                .returning(*sources.c)
+            )
+            return [to_source(row) for row in rows]
+
+    def release(self, conn: Connection, source_id: str, values: dict[str, Any]) -> None:
+        """Record a poll's outcome and give the lease back, inside the caller's transaction."""
+        conn.execute(
+            update(sources)
+            .where(sources.c.id == source_id)
+            .values(**values, lease_owner=None, lease_until=None)
+        )
+
+    def record(self, source_id: str, values: dict[str, Any]) -> None:
+        """Record an outcome that stored no entries (an error, a 304) in its own transaction."""
+        with writing(self._engine) as conn:
+            self.release(conn, source_id, values)
+
+    def list(self, ids: Sequence[str] | None = None) -> list[Source]:
+        """Every source (or those named), with its number of stored entries."""
+        counts = (
+            select(entries.c.source_id, func.count().label("n"))
+            .group_by(entries.c.source_id)
+            .subquery()
+        )
+        query = (
+            select(sources, func.coalesce(counts.c.n, 0).label("n"))
+            .outerjoin(counts, counts.c.source_id == sources.c.id)
+            .order_by(sources.c.active.desc(), sources.c.id)
+        )
+        if ids is not None:
+            query = query.where(sources.c.id.in_(list(ids)))
+        with reading(self._engine) as conn:
+            return [to_source(row, row.n) for row in conn.execute(query)]
+
+
+def _fresh(source_id: str, url: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": source_id,
+        "config_url": url,
+        "url": url,
+        "active": True,
+        "status": SourceStatus.NEW.value,
+        "error_count": 0,
+        "last_error": None,
+        "etag": None,
+        "last_modified": None,
+        "body_hash": None,
+        "next_poll_at": now,
+        "retry_after": None,
+    }

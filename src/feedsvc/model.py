@@ -91,6 +91,42 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored entry, as the publish and newsletter stages read it.
+
+    ``categories`` are the source's own terms (``<category>``), not ours.
+    ``first_seen`` is when feedsvc stored it: digests select on it, because
+    publishers' dates are often wrong. ``backlog`` marks old news from a newly
+    added source, which no digest treats as new.
+    """
+
+    id: int
+    source_id: str
+    identity: str
+    title: str
+    first_seen: datetime
+    link: str | None = None
+    guid: str | None = None
+    guid_is_permalink: bool = False
+    summary: str = ""
+    content: str = ""
+    author: str | None = None
+    categories: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+    image: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    changed: datetime | None = None
+    revision: int = 0
+    backlog: bool = False
+
+    @property
+    def date(self) -> datetime:
+        """The date to show and sort by: the publisher's, else when we first saw it."""
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A source as stored: the configured URL and where it lives now."""
 

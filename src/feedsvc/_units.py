@@ -1,4 +1,4 @@
-"""Durations ("90s", "15m", "2h", "1d") and sizes ("512KB", "10MB") written as text in config.yaml."""
+"""Durations ("90s", "15m", "2h", "1d") and sizes ("512KB", "10MB"), as config.yaml writes them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=value)
     match = _DURATION.match(str(value))
     if not match:
-        raise ValueError(f"invalid duration {value!r}: write a number and a unit, e.g. 90s, 15m, 2h, 1d")
+        raise ValueError(
+            f"invalid duration {value!r}: write a number and a unit, e.g. 90s, 15m, 2h, 1d"
+        )
     amount, unit = match.groups()
     return timedelta(seconds=float(amount) * _SECONDS[unit.lower()])
 

@@ -218,7 +218,9 @@ def sources_list(as_json: bool, config_path: Path) -> None:
         store.close()
     titles = {source.id: source.title for source in config.sources}
     if as_json:
-        click.echo(json.dumps([_source_json(s, titles) for s in rows], ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps([_source_json(s, titles) for s in rows], ensure_ascii=False, indent=2)
+        )
         return
     table = Table("source", "status", "entries", "last polled", "next poll", "errors", "last error")
     for source in rows:
@@ -295,7 +297,6 @@ def sources_import_opml(file: Any, categories: tuple[str, ...], config_path: Pat
         raise click.ClickException("; ".join(exc.problems)) from None
     config_edit.write_atomically(config_path, text)
     out.print(f"added {len(new)} sources to {config_path}: {', '.join(s.id for s in new)}")
-
 
 
 @main.command()

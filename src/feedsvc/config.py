@@ -304,7 +304,9 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
                     ("sources", index, "categories", position),
                     f"source {source.get('id')!r} refers to unknown category {category!r}{hint}",
                 )
-    newsletter = data.get("newsletter") if isinstance(data.get("newsletter"), dict) else {}
+    newsletter = data.get("newsletter")
+    if not isinstance(newsletter, dict):
+        newsletter = {}
     schedules = newsletter.get("schedules", Newsletter().schedules)
     default = newsletter.get("default_schedule", Newsletter().default_schedule)
     if isinstance(schedules, dict) and default not in schedules:
@@ -316,7 +318,11 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
 
 
 def _items(value: object) -> list[dict[str, Any]]:
-    return [item if isinstance(item, dict) else {} for item in value] if isinstance(value, list) else []
+    return (
+        [item if isinstance(item, dict) else {} for item in value]
+        if isinstance(value, list)
+        else []
+    )
 
 
 def _duplicates(section: str, noun: str, ids: list[str]) -> Iterator[tuple[Loc, str]]:
@@ -371,7 +377,10 @@ def _field_names(loc: Loc) -> list[str]:
             return []
         annotation = field.annotation
         args = getattr(annotation, "__args__", ())
-        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        model = next(
+            (a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
         if model is None:
             return []
     return [field.alias or key for key, field in model.model_fields.items() if key != "path"]

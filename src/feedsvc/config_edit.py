@@ -50,7 +50,7 @@ def _sources_node(root: yaml.Node | None) -> yaml.Node | None:
         return None
     for key, value in root.value:
         if key.value == "sources":
-            return value
+            return value  # type: ignore[no-any-return]
     return None
 
 
@@ -96,7 +96,7 @@ def sources_from_outlines(
 
 
 def slugify(text: str) -> str:
-    """"Báo Hà Tĩnh — Xã hội" -> "bao-ha-tinh-xa-hoi" (ids appear in URLs)."""
+    """ "Báo Hà Tĩnh — Xã hội" -> "bao-ha-tinh-xa-hoi" (ids appear in URLs)."""
     folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     ascii_text = folded.encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")

@@ -71,4 +71,5 @@ def write(title: str, outlines: Iterable[Outline], now: datetime) -> bytes:
             attributes["htmlUrl"] = outline.html_url
         ET.SubElement(parent, "outline", attributes)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

@@ -39,7 +39,8 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_bundled_config_is_valid() -> None:
     loaded = config.load(ROOT / "config.yaml")
-    assert loaded.sources and loaded.categories
+    assert loaded.sources
+    assert loaded.categories
     assert loaded.database_url == f"sqlite:///{ROOT / 'var' / 'feedsvc.db'}"
 
 
@@ -73,7 +74,9 @@ def test_bad_duration_names_line_and_format(tmp_path: Path) -> None:
 
 def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     text = GOOD.replace("  max_bytes: 512KB", "  max_byte: 512KB")
-    assert problems(tmp_path, text) == ["6: unknown key 'fetch.max_byte' (did you mean 'max_bytes'?)"]
+    assert problems(tmp_path, text) == [
+        "6: unknown key 'fetch.max_byte' (did you mean 'max_bytes'?)"
+    ]
 
 
 def test_missing_required_key(tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_duplicate_id_and_bad_cron_and_default_schedule_all_reported(tmp_path: P
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
-    [problem] = problems(tmp_path, GOOD.replace("  title: \"Xã hội\"", "  title: [Xã hội"))
+    [problem] = problems(tmp_path, GOOD.replace('  title: "Xã hội"', "  title: [Xã hội"))
     assert problem.startswith("15: YAML syntax error")
 
 
@@ -103,7 +106,9 @@ def test_duplicate_yaml_key_is_not_silently_overwritten(tmp_path: Path) -> None:
 
 
 def test_bad_timezone_and_url(tmp_path: Path) -> None:
-    text = GOOD.replace('base_url: "http://127.0.0.1:8080"', "base_url: ftp://x\n  timezone: Mars/Olympus")
+    text = GOOD.replace(
+        'base_url: "http://127.0.0.1:8080"', "base_url: ftp://x\n  timezone: Mars/Olympus"
+    )
     assert problems(tmp_path, text) == [
         "3: site.base_url: 'ftp://x' is not an http(s) URL",
         "4: site.timezone: unknown time zone 'Mars/Olympus' (e.g. Asia/Ho_Chi_Minh)",

@@ -57,7 +57,8 @@ def test_import_appends_new_sources_and_keeps_comments(tmp_path: Path) -> None:
     new = config_edit.sources_from_outlines(loaded, opml.read(OPML), [])
     assert [(s.id, s.categories) for s in new] == [("bao-ha-tinh", ["xa-hoi"])]  # folder = category
     text = config_edit.add_sources(CONFIG, new)
-    assert "# keep this comment" in text and "# our newsroom" in text
+    assert "# keep this comment" in text
+    assert "# our newsroom" in text
     reloaded = config.parse(text, path)
     assert [s.id for s in reloaded.sources] == ["existing", "bao-ha-tinh"]
     assert reloaded.sources[1].title == "Báo Hà Tĩnh"

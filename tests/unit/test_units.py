@@ -13,7 +13,9 @@ def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize(("text", "size"), [("512KB", 512_000), ("10MB", 10_000_000), ("1MiB", 1 << 20), (42, 42)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("512KB", 512_000), ("10MB", 10_000_000), ("1MiB", 1 << 20), (42, 42)]
+)
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
 

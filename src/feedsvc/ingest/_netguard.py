@@ -52,8 +52,8 @@ def address_kind(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("non-public", not address.is_global),  # e.g. 100.64.0.0/10 carrier-grade NAT
     ):
         if flagged:

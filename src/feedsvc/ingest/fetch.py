@@ -103,13 +103,16 @@ class Fetcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._resolver: PublicOnlyResolver | None = None
 
     async def __aenter__(self) -> Self:
         policy = self._policy
+        if not policy.allow_private_networks:
+            self._resolver = PublicOnlyResolver()
         connector = aiohttp.TCPConnector(
             limit=self._concurrency,
             limit_per_host=policy.per_host,
-            resolver=None if policy.allow_private_networks else PublicOnlyResolver(),
+            resolver=self._resolver,  # None: aiohttp's default
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -133,6 +136,9 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._resolver is not None:  # a resolver passed in is not closed by aiohttp
+            await self._resolver.close()
+            self._resolver = None
 
     async def fetch(
         self,

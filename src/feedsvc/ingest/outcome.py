@@ -24,7 +24,10 @@ def succeeded(
     interval: timedelta,
     now: datetime,
 ) -> dict[str, Any]:
-    """Columns after a successful fetch; ``feed`` is None when nothing was parsed (304, same bytes)."""
+    """Columns after a successful fetch; ``feed`` is None when nothing was parsed.
+
+    (A 304, or a body with the same bytes as last time.)
+    """
     values: dict[str, Any] = {
         "status": SourceStatus.OK.value,
         "last_error": None,

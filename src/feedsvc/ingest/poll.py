@@ -205,7 +205,7 @@ def _parse(
 
 
 def _log(result: PollResult) -> None:
-    fields = {"source": result.source_id, "status": result.status}
+    fields: dict[str, object] = {"source": result.source_id, "status": result.status}
     if result.status == "updated":
         fields |= {"new": result.new, "updated": result.updated}
     if result.error:

@@ -88,9 +88,7 @@ entries = Table(
     "entries",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
     Column("identity", Text, nullable=False),
     Column("guid", Text),
     Column("guid_is_permalink", Boolean, nullable=False, default=False),

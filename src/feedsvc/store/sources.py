@@ -57,7 +57,10 @@ class SourceStore:
         """
         wanted = dict(configured)
         with writing(self._engine) as conn:
-            stored = {row.id: row.config_url for row in conn.execute(select(sources.c.id, sources.c.config_url))}
+            stored = {
+                row.id: row.config_url
+                for row in conn.execute(select(sources.c.id, sources.c.config_url))
+            }
             for source_id, url in wanted.items():
                 if source_id not in stored:
                     conn.execute(sources.insert().values(_fresh(source_id, url, now)))

@@ -1,0 +1,199 @@
+"""Polling end to end, in process: a real HTTP server, the real parser pool, a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedsvc import config as config_module
+from feedsvc.config import Config
+from feedsvc.ingest.poll import Poller, parse_pool
+from feedsvc.model import PollResult, SourceStatus
+from feedsvc.store import Store
+from feedsvc.store.schema import entries
+from tests.feedserver import FeedServer
+
+FEEDS = Path(__file__).parents[1] / "data" / "feeds"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ProcessPoolExecutor]:
+    executor = parse_pool()
+    yield executor
+    executor.shutdown()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[FeedServer]:
+    root = tmp_path / "feeds"
+    shutil.copytree(FEEDS, root)
+    async with FeedServer(root) as running:
+        yield running
+
+
+def write_config(tmp_path: Path, db_url: str, sources: dict[str, str]) -> Config:
+    lines = [
+        "site:",
+        '  title: "Bản tin thử"',
+        '  base_url: "http://127.0.0.1:8080"',
+        "storage:",
+        f'  url: "{db_url}"',
+        "fetch:",
+        "  allow_private_networks: true",
+        "  timeout: 5s",
+        "categories:",
+        "  - id: xa-hoi",
+        '    title: "Xã hội"',
+        "sources:",
+    ]
+    for source_id, url in sources.items():
+        lines += [f"  - id: {source_id}", f'    url: "{url}"', "    categories: [xa-hoi]"]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config_module.load(path)
+
+
+async def poll(
+    config: Config, store: Store, pool: ProcessPoolExecutor, *ids: str, force: bool = False
+) -> dict[str, PollResult]:
+    async with Poller(config, store, pool=pool) as poller:
+        await asyncio.to_thread(poller.sync_sources)
+        results = await poller.poll(list(ids) or None, force=force)
+    return {result.source_id: result for result in results}
+
+
+def titles(store: Store, source_id: str) -> list[str]:
+    with store.engine.connect() as conn:
+        query = sa.select(entries.c.title).where(entries.c.source_id == source_id)
+        return sorted(conn.execute(query.order_by(entries.c.id)).scalars())
+
+
+@pytest.fixture
+def store_for(db_url: str) -> Iterator[Store]:
+    store = Store.open(db_url)
+    yield store
+    store.close()
+
+
+async def test_poll_stores_new_entries_then_304_keeps_them(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    config = write_config(
+        tmp_path,
+        db_url,
+        {
+            "xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss"),
+            "atom": server.url("/encoded/gzip/atom-xhtml-relative.atom"),
+        },
+    )
+    first = await poll(config, store_for, pool)
+    assert (first["xa-hoi"].status, first["xa-hoi"].new) == ("updated", 5)
+    assert first["atom"].new > 0
+    second = await poll(config, store_for, pool)
+    assert {r.status for r in second.values()} == {"not_modified"}
+    assert server.headers_for("/feeds/baohatinh-xa-hoi.rss")[-1].get("If-None-Match")
+    assert len(titles(store_for, "xa-hoi")) == 5
+    [source] = store_for.sources.list(["xa-hoi"])
+    assert (source.status, source.entries, source.error_count) == (SourceStatus.OK, 5, 0)
+
+
+async def test_edited_entry_is_updated_in_place_and_new_one_added(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    server.write("live.rss", (FEEDS / "edited-v1.rss").read_bytes())
+    config = write_config(tmp_path, db_url, {"live": server.url("/feeds/live.rss")})
+    before = await poll(config, store_for, pool)
+    server.write("live.rss", (FEEDS / "edited-v2.rss").read_bytes())
+    after = await poll(config, store_for, pool)
+    assert (after["live"].new, after["live"].updated) == (1, 1)
+    assert len(titles(store_for, "live")) == before["live"].new + 1
+
+
+async def test_one_bad_source_does_not_stop_the_others(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    config = write_config(
+        tmp_path,
+        db_url,
+        {
+            "html": server.url("/feeds/not-a-feed.html"),
+            "bomb": server.url("/feeds/entity-bomb.rss"),
+            "down": server.url("/status/500"),
+            "good": server.url("/feeds/baohatinh-chinh-tri.rss"),
+        },
+    )
+    results = await poll(config, store_for, pool)
+    assert results["good"].new > 0
+    for source_id in ("html", "bomb", "down"):
+        assert results[source_id].status == "error"
+        assert results[source_id].error
+    assert "HTTP 500" in (results["down"].error or "")
+    assert titles(store_for, "html") == titles(store_for, "bomb") == []
+    health = {s.id: s for s in store_for.sources.list()}
+    assert health["down"].status == SourceStatus.ERROR
+    assert health["down"].next_poll_at is not None  # never silently abandoned
+
+
+async def test_permanent_redirect_moves_the_source_and_gone_retires_it(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    config = write_config(
+        tmp_path,
+        db_url,
+        {
+            "moved": server.url("/redirect/301/redirect/301/feeds/baohatinh-xa-hoi.rss"),
+            "temp": server.url("/redirect/302/feeds/baohatinh-chinh-tri.rss"),
+            "gone": server.url("/status/410"),
+        },
+    )
+    results = await poll(config, store_for, pool)
+    assert results["gone"].status == "retired"
+    health = {s.id: s for s in store_for.sources.list()}
+    assert health["moved"].url == server.url("/feeds/baohatinh-xa-hoi.rss")
+    assert health["moved"].config_url.endswith(
+        "/redirect/301/redirect/301/feeds/baohatinh-xa-hoi.rss"
+    )
+    assert health["temp"].url == health["temp"].config_url
+    assert health["gone"].status == SourceStatus.RETIRED
+    again = await poll(config, store_for, pool)
+    assert "gone" not in again  # retired: skipped without --force
+    forced = await poll(config, store_for, pool, "gone", force=True)
+    assert forced["gone"].status == "retired"
+    assert server.requests["/status/410"] == 2
+
+
+async def test_malformed_feed_keeps_entries_and_warns(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    config = write_config(tmp_path, db_url, {"bad": server.url("/feeds/malformed-recoverable.rss")})
+    results = await poll(config, store_for, pool)
+    assert results["bad"].new > 0
+    assert results["bad"].warning
+    [source] = store_for.sources.list(["bad"])
+    assert source.status == SourceStatus.OK
+    assert source.warning
+
+
+async def test_two_pollers_never_poll_a_source_twice(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    names = [f"s{i}.rss" for i in range(12)]
+    for name in names:
+        server.write(name, (FEEDS / "baohatinh-xa-hoi.rss").read_bytes())
+    config = write_config(
+        tmp_path, db_url, {name[:-4]: server.url(f"/feeds/{name}") for name in names}
+    )
+    async with (
+        Poller(config, store_for, pool=pool) as one,
+        Poller(config, store_for, pool=pool) as two,
+    ):
+        await asyncio.to_thread(one.sync_sources)
+        first, second = await asyncio.gather(one.poll(due_only=True), two.poll(due_only=True))
+    assert len(first) + len(second) == 12
+    assert all(server.requests[f"/feeds/{name}"] == 1 for name in names)

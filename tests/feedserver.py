@@ -9,6 +9,8 @@ request. Routes:
                                          ``?type=text/html`` overrides the Content-Type,
                                          ``?claim=gzip`` sends that Content-Encoding on
                                          the uncompressed file (a broken server)
+``/plain/NAME``                           the same file with no validators and never a 304
+                                         (servers that ignore conditional GET)
 ``/encoded/ENC/NAME``                    the same file compressed: ENC is ``gzip``,
                                          ``deflate``, ``deflate-raw`` (sent as ``deflate``)
                                          or ``br``
@@ -197,6 +199,7 @@ class FeedServer:
     def _routes(self) -> list[web.RouteDef]:
         return [
             web.get("/feeds/{name:.+}", self._feed),
+            web.get("/plain/{name:.+}", self._plain),
             web.get("/encoded/{encoding}/{name:.+}", self._feed),
             web.get(r"/redirect/{code:\d+}/{rest:.*}", self._redirect),
             web.get(r"/redirect-abs/{code:\d+}/{rest:.*}", self._redirect),
@@ -233,6 +236,10 @@ class FeedServer:
         elif "claim" in request.query:
             headers["Content-Encoding"] = request.query["claim"]
         return web.Response(body=body, headers=headers)
+
+    async def _plain(self, request: web.Request) -> web.Response:
+        feed = self._load(request.match_info["name"])
+        return web.Response(body=feed.body, headers={"Content-Type": feed.content_type})
 
     async def _redirect(self, request: web.Request) -> web.Response:
         location = "/" + request.match_info["rest"]

@@ -26,12 +26,21 @@ def clean_text(s: str) -> str:
     Line breaks survive (CRLF and lone CR become LF) so multi-line text keeps
     its shape; use :func:`clean_line` for anything that must be one line.
     """
-    if "\r" in s:
-        s = _NEWLINES.sub("\n", s)
-    s = _INVALID.sub("", s)
+    s = remove_invalid_chars(s)
     if not unicodedata.is_normalized("NFC", s):
         s = unicodedata.normalize("NFC", s)
     return s
+
+
+def remove_invalid_chars(s: str) -> str:
+    """Return ``s`` without control and XML-invalid characters, CR/CRLF folded into LF.
+
+    Unlike :func:`clean_text` this never normalizes, so it is safe to apply to
+    already-sanitized HTML (see ``ingest._html.sanitize_html``).
+    """
+    if "\r" in s:
+        s = _NEWLINES.sub("\n", s)
+    return _INVALID.sub("", s)
 
 
 def clean_line(s: str) -> str:

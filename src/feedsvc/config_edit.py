@@ -13,12 +13,12 @@ import json
 import os
 import re
 import tempfile
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
+from feedsvc._text import fold_diacritics
 from feedsvc.config import Config, SourceConfig
 from feedsvc.opml import Outline
 
@@ -97,9 +97,7 @@ def sources_from_outlines(
 
 def slugify(text: str) -> str:
     """ "Báo Hà Tĩnh — Xã hội" -> "bao-ha-tinh-xa-hoi" (ids appear in URLs)."""
-    folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    ascii_text = folded.encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", fold_diacritics(text)).strip("-")
     return slug[:48].rstrip("-") or "source"
 
 

@@ -164,9 +164,7 @@ class PollResult:
     """The outcome of polling one source; ``error`` is a one-line message or None."""
 
     source_id: str
-    status: (
-        str  # "new" | "updated" | "not_modified" | "unchanged" | "error" | "retired" | "skipped"
-    )
+    status: str  # updated | no_change | not_modified (304) | same_body | error | retired
     new: int = 0
     updated: int = 0
     error: str | None = None

@@ -197,3 +197,13 @@ async def test_two_pollers_never_poll_a_source_twice(
         first, second = await asyncio.gather(one.poll(due_only=True), two.poll(due_only=True))
     assert len(first) + len(second) == 12
     assert all(server.requests[f"/feeds/{name}"] == 1 for name in names)
+
+
+async def test_same_bytes_without_validators_are_not_parsed_again(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    config = write_config(tmp_path, db_url, {"plain": server.url("/plain/baohatinh-xa-hoi.rss")})
+    await poll(config, store_for, pool)
+    again = await poll(config, store_for, pool)
+    assert again["plain"].status == "same_body"
+    assert "If-None-Match" not in server.headers_for("/plain/baohatinh-xa-hoi.rss")[-1]

@@ -152,7 +152,7 @@ class Poller:
         interval = self.config.source_interval(settings)
         body_hash = hashlib.sha256(fetched.body).hexdigest() if fetched.body is not None else None
         if fetched.not_modified or body_hash == source.body_hash:
-            status = "not_modified" if fetched.not_modified else "unchanged"
+            status = "not_modified" if fetched.not_modified else "same_body"
             values = outcome.succeeded(
                 source, fetched, None, body_hash=body_hash, interval=interval, now=now
             )
@@ -175,7 +175,7 @@ class Poller:
         stored = await asyncio.to_thread(self.store.entries.apply, source, feed, values, now)
         return PollResult(
             source.id,
-            "updated" if stored.new or stored.updated else "unchanged",
+            "updated" if stored.new or stored.updated else "no_change",
             new=stored.new,
             updated=stored.updated,
             warning=feed.warning,

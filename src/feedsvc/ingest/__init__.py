@@ -1,0 +1,1 @@
+"""Ingest: fetch a source, parse its body, identify its entries."""

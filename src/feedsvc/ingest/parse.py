@@ -1,0 +1,378 @@
+"""Parse: a fetched body becomes a ``ParsedFeed`` of clean, safe, identified entries.
+
+``parse_feed`` is pure (no I/O, no clock, picklable arguments) so the poller can
+run it in a process pool. feedparser does the XML; everything it hands back is
+then cleaned (NFC, no control characters, one-line titles), sanitized (nh3),
+made absolute, dated in the source's time zone and identified.
+
+feedparser is called with its sanitizer and relative-URI resolver switched off:
+both re-serialize every HTML fragment through its pure-Python SGML parser, and
+nh3 does the same jobs (allowlist and ``rewrite_with_base``) far faster.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import xml.sax
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import feedparser
+
+from feedsvc._text import clean_line, clean_text, shorten
+from feedsvc.errors import ParseError
+from feedsvc.ingest import _dates, _html
+from feedsvc.ingest.identity import content_hash, entry_identity
+from feedsvc.model import Enclosure, ParsedEntry, ParsedFeed
+
+SUMMARY_LIMIT = 500
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# feedparser's names for the RSS versions whose <guid> is a permalink by default
+_RSS2_VERSIONS = frozenset({"rss091n", "rss091u", "rss092", "rss093", "rss094", "rss20", "rss"})
+# "<!ENTITY" as it appears in every encoding feedparser can detect, so a UTF-16
+# or EBCDIC body cannot smuggle a declaration past a bytes search.
+_ENTITY_DECLARATIONS = tuple(
+    word.encode(codec)
+    for word in ("<!ENTITY", "<!entity")
+    for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+)
+_HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
+# feedparser does not expose isPermaLink="false"; it only keeps such a guid out of `link`.
+# The tag is found first and its attributes checked second, so every scan is bounded.
+_GUID = re.compile(rb"<guid\b([^>]{0,300})>\s*(?:<!\[CDATA\[([^\]]*)\]\]>|([^<]*))", re.IGNORECASE)
+_NOT_PERMALINK = re.compile(rb"""ispermalink\s*=\s*["']\s*false""", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What every entry of one body is read against."""
+
+    url: str
+    tz: tzinfo
+    now: datetime
+    rss2_guids: bool  # RSS 0.9x/2.0, where a guid is a permalink unless it says otherwise
+    non_permalinks: frozenset[str]
+
+
+def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str], timezone: str, now: datetime
+) -> ParsedFeed:
+    """Parse a fetched feed body into clean, sanitized, identified entries.
+
+    Args:
+        body: the response body, undecoded; its encoding is found from
+            ``headers`` and the XML declaration.
+        url: the URL the body came from: the base for relative links.
+        headers: the response headers (Content-Type, Content-Language are used).
+        timezone: the source's IANA zone, for dates that name none.
+        now: the poll time (aware); dates more than a day after it are flagged.
+
+    Returns:
+        The feed; ``warning`` is set when the XML was malformed but readable.
+
+    Raises:
+        ParseError: an empty body, a body with XML entity declarations, or one
+            that is not a feed; the message is one line for the operator.
+    """
+    _refuse_unreadable(body)
+    result = _run_feedparser(body, url, headers)
+    _require_feed(result, body, headers)
+    source = _Source(
+        url=url,
+        tz=ZoneInfo(timezone),
+        now=now if now.tzinfo else now.replace(tzinfo=UTC),
+        rss2_guids=str(_get(result, "version", "")) in _RSS2_VERSIONS,
+        non_permalinks=_non_permalink_guids(body),
+    )
+    return ParsedFeed(
+        title=_plain_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
+        link=_absolute(_alternate_link(result.feed), url),
+        entries=_unique(_parse_entry(entry, source) for entry in result.entries),
+        language=clean_line(_get(result.feed, "language") or "") or None,
+        warning=_warning(result),
+    )
+
+
+def _refuse_unreadable(body: bytes) -> None:
+    """Reject what must never reach feedparser: nothing, and entity declarations.
+
+    Any ``<!ENTITY`` is refused, not just recursive ones: feeds have no use for
+    them, and telling a bomb from a harmless declaration means expanding it.
+    """
+    if not body or body.isspace():
+        raise ParseError("empty body: the server sent no feed")
+    if any(needle in body for needle in _ENTITY_DECLARATIONS):
+        raise ParseError("refused: XML entity declarations (possible entity-expansion bomb)")
+
+
+def _run_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
+    """Run feedparser on the bytes, never on a string it could take for a path or URL."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    response_headers = {"content-location": url}  # the base for relative URIs
+    for key in ("content-type", "content-language"):
+        if key in lowered:
+            response_headers[key] = lowered[key]
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=response_headers,
+        resolve_relative_uris=False,
+        sanitize_html=False,
+    )
+
+
+def _require_feed(result: Any, body: bytes, headers: Mapping[str, str]) -> None:
+    if _get(result, "version") or result.entries:
+        return
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if "html" in content_type.lower() or _HTML_PAGE.search(body[:4096]):
+        raise ParseError(f"not a feed: got an HTML page ({content_type or 'no Content-Type'})")
+    problem = _describe(_get(result, "bozo_exception"))
+    raise ParseError(
+        "not a feed: no RSS or Atom document found" + (f" ({problem})" if problem else "")
+    )
+
+
+def _warning(result: Any) -> str | None:
+    """Describe a recoverable problem, ignoring feedparser's notes about HTTP headers.
+
+    feedparser sets ``bozo`` for a missing or non-XML Content-Type and for every
+    ``text/xml`` without charset (RFC 3023 says us-ascii); those are the server's
+    habits, not a broken feed, and would mark most healthy sources.
+    """
+    exc = _get(result, "bozo_exception")
+    if exc is None or isinstance(exc, feedparser.NonXMLContentType):
+        return None
+    if isinstance(exc, feedparser.CharacterEncodingOverride) and "as us-ascii" in str(exc):
+        return None
+    return _describe(exc)
+
+
+def _describe(exc: object) -> str | None:
+    if exc is None:
+        return None
+    if isinstance(exc, xml.sax.SAXParseException):
+        where = f"line {exc.getLineNumber()}, column {exc.getColumnNumber()}"
+        return f"malformed XML, read leniently: {exc.getMessage()} at {where}"
+    return shorten(clean_line(f"{type(exc).__name__}: {exc}"), 300)
+
+
+def _non_permalink_guids(body: bytes) -> frozenset[str]:
+    if b"ermalink" not in body and b"ermaLink" not in body:  # cheap: nearly always absent
+        return frozenset()
+    return frozenset(
+        clean_line(html.unescape((match[2] or match[3]).decode("utf-8", "replace")))
+        for match in _GUID.finditer(body)
+        if _NOT_PERMALINK.search(match[1])
+    )
+
+
+def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
+    base = _entry_base(entry, source.url)
+    title = _plain_text(_get(entry, "title_detail"), _get(entry, "title"))
+    link = _absolute(_get(entry, "link"), base)
+    guid = clean_line(_get(entry, "id") or "") or None
+    raw_content, content = _content(entry, base)
+    # Decoded text can spell a tag again ("&lt;script&gt;"); readers take RSS
+    # descriptions for HTML, so the teaser goes through _line once more.
+    summary = shorten(_line(_summary_text(entry) or _html.html_to_text(content)), SUMMARY_LIMIT)
+    author = _author(entry)
+    categories = _categories(entry)
+    enclosures = _enclosures(entry, base)
+    published, date_flag = _dates.choose_published(
+        [
+            (_get(entry, "published"), _get(entry, "published_parsed")),
+            (_get(entry, "updated"), _get(entry, "updated_parsed")),
+        ],
+        source.tz,
+        source.now,
+    )
+    return ParsedEntry(
+        identity=entry_identity(guid, link, title, raw_content),
+        title=title,
+        link=link,
+        guid=guid,
+        guid_is_permalink=_is_permalink(guid, source),
+        summary=summary,
+        content=content,
+        author=author,
+        categories=categories,
+        published=published,
+        updated=_updated(entry, source),
+        date_flag=date_flag,
+        enclosures=enclosures,
+        image=_image(entry, base, content),
+        content_hash=content_hash(
+            title=title,
+            link=link,
+            summary=summary,
+            content=content,
+            author=author,
+            categories=categories,
+            enclosures=enclosures,
+        ),
+    )
+
+
+def _entry_base(entry: Any, feed_url: str) -> str:
+    """Return the entry's base URI: feedparser records xml:base on each text detail."""
+    for detail in (
+        *(_get(entry, "content") or ()),
+        _get(entry, "summary_detail"),
+        _get(entry, "title_detail"),
+    ):
+        if detail and _get(detail, "base"):
+            return str(detail["base"])
+    return feed_url
+
+
+def _plain_text(detail: Any, value: Any) -> str:
+    """Return a title-like field as one line of plain text, whatever its declared type."""
+    text = str(_get(detail, "value", value) or "")
+    if detail and _get(detail, "type") in _HTML_TYPES:
+        return _html.html_to_text(text)
+    return _line(text)
+
+
+def _line(text: str) -> str:
+    """Return ``text`` as one clean line, with anything tag-like stripped as HTML.
+
+    Fields declared plain text still arrive holding ``<script>`` (hostile-markup.rss):
+    feedparser only calls a field HTML when every tag in it is harmless. Titles,
+    authors and categories reach mail subjects and templates, so tags go.
+    """
+    return _html.html_to_text(text) if _html.has_markup(text) else clean_line(text)
+
+
+def _content(entry: Any, base: str) -> tuple[str, str]:
+    """Return the richest body of the entry, raw (NFC) and sanitized.
+
+    Prefers HTML over plain text and then the longest: content:encoded or Atom
+    content over the description/summary, which feeds often cut short.
+    """
+    details = list(_get(entry, "content") or ()) or [_get(entry, "summary_detail") or {}]
+    best = max(details, key=lambda d: (_get(d, "type") in _HTML_TYPES, len(_get(d, "value") or "")))
+    value = str(_get(best, "value") or "")
+    if _get(best, "type") not in _HTML_TYPES:
+        value = _html.plain_to_html(value)
+    return clean_text(value), _html.sanitize_html(value, _get(best, "base") or base)
+
+
+def _summary_text(entry: Any) -> str:
+    detail = _get(entry, "summary_detail")
+    if not detail:
+        return ""
+    return _plain_text(detail, None)
+
+
+def _author(entry: Any) -> str | None:
+    detail = _get(entry, "author_detail") or {}
+    name = _line(str(_get(detail, "name") or _get(entry, "author") or ""))
+    match = re.fullmatch(r"\S+@\S+\s*\((.+)\)", name)  # RSS <author>: "email (Name)"
+    return (match.group(1).strip() if match else name) or None
+
+
+def _categories(entry: Any) -> tuple[str, ...]:
+    """Return the entry's own category terms, cleaned, without repeats, in feed order."""
+    seen: dict[str, str] = {}
+    for tag in _get(entry, "tags") or ():
+        term = _line(str(_get(tag, "term") or _get(tag, "label") or ""))
+        if term:
+            seen.setdefault(term.casefold(), term)
+    return tuple(seen.values())
+
+
+def _enclosures(entry: Any, base: str) -> tuple[Enclosure, ...]:
+    found: dict[str, Enclosure] = {}
+    for link in _get(entry, "links") or ():
+        url = _absolute(_get(link, "href"), base) if _get(link, "rel") == "enclosure" else None
+        if url:
+            length = str(_get(link, "length") or "").strip()
+            found.setdefault(
+                url,
+                Enclosure(
+                    url=url,
+                    type=clean_line(str(_get(link, "type") or "")),
+                    length=int(length) if length.isdigit() and len(length) < 19 else None,
+                ),
+            )
+    return tuple(found.values())
+
+
+def _image(entry: Any, base: str, content: str) -> str | None:
+    """Return the entry's picture as an absolute http(s) URL, or None."""
+    return next(filter(None, (_absolute(c, base) for c in _image_candidates(entry, content))), None)
+
+
+def _image_candidates(entry: Any, content: str) -> Iterator[str | None]:
+    """Yield picture URLs, best first: media thumbnail, media image, enclosure, first <img>."""
+    yield from (_get(t, "url") for t in _get(entry, "media_thumbnail") or ())
+    for media in _get(entry, "media_content") or ():
+        if _get(media, "medium") == "image" or str(_get(media, "type", "")).startswith("image/"):
+            yield _get(media, "url")
+    for link in _get(entry, "links") or ():
+        if _get(link, "rel") == "enclosure" and str(_get(link, "type", "")).startswith("image/"):
+            yield _get(link, "href")
+    yield _html.first_image(content)  # already absolute: nh3 resolved it
+    yield _html.first_image(str(_get(_get(entry, "summary_detail"), "value") or ""))
+
+
+def _is_permalink(guid: str | None, source: _Source) -> bool:
+    """Tell whether the guid is the article's URL (RSS 2.0: unless isPermaLink="false").
+
+    feedparser's ``guidislink`` means something else: that it *copied* the guid
+    into ``link`` because the item had no ``<link>`` before it.
+    """
+    if not guid or not source.rss2_guids or _absolute(guid, None) != guid:
+        return False
+    return guid not in source.non_permalinks
+
+
+def _updated(entry: Any, source: _Source) -> datetime | None:
+    updated = _dates.parse_date(_get(entry, "updated"), source.tz, _get(entry, "updated_parsed"))
+    if updated is None or updated > source.now + _dates.FUTURE_TOLERANCE:
+        return None
+    return updated
+
+
+def _alternate_link(feed: Any) -> str | None:
+    """Return the feed's web page; feedparser falls back to the Atom id, which is not one."""
+    for link in _get(feed, "links") or ():
+        if _get(link, "rel") == "alternate" and _get(link, "href"):
+            return str(link["href"])
+    return None
+
+
+def _absolute(href: Any, base: str | None) -> str | None:
+    """Return ``href`` resolved against ``base`` if the result is an http(s) URL."""
+    href = clean_line(str(href or ""))
+    if not href:
+        return None
+    try:
+        url = urljoin(base, href) if base else href
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def _unique(entries: Iterable[ParsedEntry]) -> tuple[ParsedEntry, ...]:
+    """Keep the first of entries that share an identity: the store keys on it."""
+    seen: dict[str, ParsedEntry] = {}
+    for entry in entries:
+        seen.setdefault(entry.identity, entry)
+    return tuple(seen.values())
+
+
+def _get(record: Any, key: str, default: Any = None) -> Any:
+    """Read a feedparser field as stored.
+
+    ``FeedParserDict.get`` aliases keys: a missing ``updated`` returns ``published``
+    (with a DeprecationWarning), ``url`` returns ``href``, and so on.
+    """
+    return dict.get(record, key, default) if isinstance(record, dict) else default

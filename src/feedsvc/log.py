@@ -56,5 +56,5 @@ def setup(level: int = logging.INFO, fmt: Format = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("alembic", "aiohttp.access", "apscheduler.executors.default"):
+    for noisy in ("alembic", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,7 +54,16 @@ def parse_pool() -> ProcessPoolExecutor:
     """Worker processes for parsing, started from a clean forkserver (we have threads)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["feedsvc.ingest.parse"])
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+    return ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 2, mp_context=context, initializer=_ignore_stop_signals
+    )
+
+
+def _ignore_stop_signals() -> None:
+    """Workers leave stopping to their parent: Ctrl-C reaches the whole process group,
+    and a worker killed mid-parse would fail a source the parent is about to finish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Poller:

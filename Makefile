@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/feedsvc run --config $(CONFIG)
 
 test: $(STAMP)
+	scripts/system-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -28,6 +28,10 @@ from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
 from feedsvc.store import Store
+
+if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
+    from feedsvc.ingest.poll import Poller
+    from feedsvc.publish.regenerate import Publisher
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -138,9 +142,44 @@ def poll(source_ids: tuple[str, ...], force: bool, config_path: Path) -> None:
     store = open_store(config)
     try:
         results = asyncio.run(_poll(config, store, list(source_ids) or None, force))
+        _publisher(config, store).after_poll(results, utcnow())
     finally:
         store.close()
     _print_results(results)
+
+
+def _publisher(config: Config, store: Store) -> Publisher:
+    from feedsvc.publish.regenerate import Publisher
+
+    return Publisher(config, store)
+
+
+@main.command()
+@config_option
+def publish(config_path: Path) -> None:
+    """Regenerate every category feed (after editing categories, say)."""
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        changed = _publisher(config, store).publish_all(utcnow())
+    finally:
+        store.close()
+    out.print(f"{len(changed)} documents changed: {' '.join(changed) or '-'}", markup=False)
+
+
+@main.command()
+@config_option
+def serve(config_path: Path) -> None:
+    """Serve the feeds and pages over HTTP only (no polling)."""
+    from feedsvc.schedule import http_server
+
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        _publisher(config, store).publish_all(utcnow())
+        asyncio.run(http_server(config, store, embedded=False).serve())
+    finally:
+        store.close()
 
 
 def _check_ids(config: Config, ids: Sequence[str]) -> None:
@@ -154,27 +193,33 @@ def _check_ids(config: Config, ids: Sequence[str]) -> None:
 async def _poll(
     config: Config, store: Store, ids: list[str] | None, force: bool
 ) -> list[PollResult]:
-    from feedsvc.ingest.poll import Poller  # aiohttp and feedparser load only when polling
+    from feedsvc.ingest.poll import Poller
 
     async with Poller(config, store) as poller:
         await asyncio.to_thread(poller.sync_sources)
         if not out.is_terminal:
             return await poller.poll(ids, force=force)
-        with Progress(
-            TextColumn("polling"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("poll", total=None)
-            return await poller.poll(
-                ids,
-                force=force,
-                on_claimed=lambda n: progress.update(task, total=n),
-                on_result=lambda _: progress.advance(task),
-            )
+        return await _poll_with_progress(poller, ids, force)
+
+
+async def _poll_with_progress(
+    poller: Poller, ids: list[str] | None, force: bool
+) -> list[PollResult]:
+    with Progress(
+        TextColumn("polling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("poll", total=None)
+        return await poller.poll(
+            ids,
+            force=force,
+            on_claimed=lambda n: progress.update(task, total=n),
+            on_result=lambda _: progress.advance(task),
+        )
 
 
 def _print_results(results: list[PollResult]) -> None:

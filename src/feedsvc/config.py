@@ -293,6 +293,11 @@ def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
     categories = _items(data.get("categories"))
     sources = _items(data.get("sources"))
     category_ids = [str(item.get("id")) for item in categories]
+    if "all" in category_ids:
+        yield (
+            ("categories", category_ids.index("all"), "id"),
+            "category id 'all' is reserved for the feed of every entry (/feeds/all.rss)",
+        )
     yield from _duplicates("categories", "category", category_ids)
     yield from _duplicates("sources", "source", [str(item.get("id")) for item in sources])
     for index, source in enumerate(sources):

@@ -1,7 +1,8 @@
 """The only package that speaks SQL. It hands out and takes back ``model`` dataclasses.
 
 ``Store.open(url)`` gives one object per process with a repository per table
-group (``store.sources``, ``store.entries``); each method is one transaction.
+group (``store.sources``, ``store.entries``, ``store.categories``,
+``store.documents``, ``store.settings``); each method is one transaction.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
+from feedsvc.store.categories import CategoryStore
+from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
 from feedsvc.store.sources import SourceStore
@@ -19,6 +22,9 @@ class Store:
         self.engine = engine
         self.sources = SourceStore(engine)
         self.entries = EntryStore(engine, self.sources)
+        self.categories = CategoryStore(engine)
+        self.documents = DocumentStore(engine)
+        self.settings = SettingStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -110,4 +111,30 @@ entries = Table(
     Column("backlog", Boolean, nullable=False, default=False),  # old when its source was added
     UniqueConstraint("source_id", "identity"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
+)
+
+entry_categories = Table(
+    "entry_categories",
+    metadata,
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", String(64), primary_key=True),
+    Index("ix_entry_categories_category_id", "category_id", "entry_id"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("name", String(128), primary_key=True),  # "xa-hoi.rss", "all.json", "feeds.opml"
+    Column("content_type", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("body_gzip", LargeBinary, nullable=False),  # compressed once, served many times
+    Column("etag", String(64), nullable=False),
+    Column("last_modified", UTCDateTime, nullable=False),  # moves only when the body changes
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

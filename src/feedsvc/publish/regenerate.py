@@ -1,0 +1,126 @@
+"""Filing entries under categories and regenerating the stored feed documents.
+
+This is the publish stage's I/O shell: it reads entries from the store, calls
+the pure ``classify``, ``dedupe`` and ``render_all``, and stores documents. It
+runs once per poll (not once per source), for the categories that poll changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from feedsvc.classify import Classifier
+from feedsvc.config import Config
+from feedsvc.model import Entry, PollResult
+from feedsvc.publish.dedupe import dedupe
+from feedsvc.publish.feeds import MEDIA_TYPES, FeedInfo, render_all
+from feedsvc.publish.opml import render_opml
+from feedsvc.store import Store
+
+log = logging.getLogger("feedsvc.publish")
+
+ALL = "all"
+OPML = "feeds.opml"
+_FINGERPRINT_KEY = "classification"
+
+
+class Publisher:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._classifier = Classifier(config.categories)
+        self._source_categories = {s.id: s.categories for s in config.sources}
+
+    def after_poll(self, results: Sequence[PollResult], now: datetime) -> list[str]:
+        """File the entries a poll stored or edited, then regenerate what changed."""
+        ids = [entry_id for result in results for entry_id in result.entry_ids]
+        if not ids:
+            return []
+        touched = self.file(ids)
+        return self.regenerate([*touched, ALL], now)
+
+    def file(self, entry_ids: Sequence[int]) -> set[str]:
+        """Classify these entries; return every category whose feed they enter or leave."""
+        touched: set[str] = set()
+        for start in range(0, len(entry_ids), 1000):
+            touched |= self._file(self.store.categories.entries(entry_ids[start : start + 1000]))
+        return touched
+
+    def _file(self, entries: Sequence[Entry]) -> set[str]:
+        filed = {
+            entry.id: self._classifier(entry, self._source_categories.get(entry.source_id, ()))
+            for entry in entries
+        }
+        return self.store.categories.assign(filed)
+
+    def regenerate(self, categories: Iterable[str], now: datetime) -> list[str]:
+        """Render and store the feeds of ``categories``; return the documents that changed."""
+        known = {category.id: category for category in self.config.categories}
+        changed: list[str] = []
+        for category_id in dict.fromkeys(categories):
+            if category_id == ALL:
+                info = FeedInfo.for_all(self.config.site, self.config.feeds.websub_hub)
+            elif category_id in known:
+                info = FeedInfo.for_category(
+                    self.config.site, known[category_id], self.config.feeds.websub_hub
+                )
+            else:
+                continue  # a category removed from config.yaml: nothing to publish
+            changed += self._store_feed(info, now)
+        if changed:
+            log.info("regenerated", extra={"fields": {"documents": " ".join(changed)}})
+        return changed
+
+    def _store_feed(self, info: FeedInfo, now: datetime) -> list[str]:
+        limit = self.config.feeds.max_items
+        # Twins of a story take room before dedupe: read more than will be shown.
+        newest = self.store.categories.newest(None if info.id == ALL else info.id, limit * 2)
+        entries = dedupe(newest)[:limit]
+        documents = render_all(self.config.feeds.formats, info, entries, now)
+        return [
+            f"{info.id}.{fmt}"
+            for fmt, body in documents.items()
+            if self.store.documents.put(
+                f"{info.id}.{fmt}", f"{MEDIA_TYPES[fmt]}; charset=utf-8", body, now
+            )
+        ]
+
+    def publish_all(self, now: datetime) -> list[str]:
+        """Reclassify if the categories changed, then regenerate every feed and the OPML."""
+        self.reclassify_if_changed()
+        changed = self.regenerate([ALL, *(c.id for c in self.config.categories)], now)
+        opml = render_opml(
+            self.config.site.title,
+            self.config.site.base_url,
+            self.config.categories,
+            self.config.feeds.formats,
+            now,
+        )
+        if self.store.documents.put(OPML, "text/x-opml; charset=utf-8", opml, now):
+            changed.append(OPML)
+        return changed
+
+    def reclassify_if_changed(self) -> bool:
+        """Refile every stored entry when the categories or the sources' categories changed."""
+        fingerprint = self._fingerprint()
+        if self.store.settings.get(_FINGERPRINT_KEY) == fingerprint:
+            return False
+        count = 0
+        for batch in self.store.categories.batches():
+            self._file(batch)
+            count += len(batch)
+        self.store.settings.set(_FINGERPRINT_KEY, fingerprint)
+        log.info("reclassified", extra={"fields": {"entries": count}})
+        return True
+
+    def _fingerprint(self) -> str:
+        """A hash of everything classification depends on."""
+        state = {
+            "categories": [c.model_dump() for c in self.config.categories],
+            "sources": self._source_categories,
+        }
+        return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,97 @@
+"""Which entries are filed under which category, and reading a category's newest entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from feedsvc.model import Enclosure, Entry
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import entries, entry_categories
+
+_DATE = func.coalesce(entries.c.published_at, entries.c.first_seen_at)
+
+
+def to_entry(row: Any) -> Entry:
+    return Entry(
+        id=row.id,
+        source_id=row.source_id,
+        identity=row.identity,
+        title=row.title,
+        first_seen=row.first_seen_at,
+        link=row.link,
+        guid=row.guid,
+        guid_is_permalink=row.guid_is_permalink,
+        summary=row.summary,
+        content=row.content,
+        author=row.author,
+        categories=tuple(row.categories),
+        enclosures=tuple(Enclosure(**item) for item in row.enclosures),
+        image=row.image,
+        published=row.published_at,
+        updated=row.feed_updated_at,
+        changed=row.changed_at,
+        revision=row.revision,
+        backlog=row.backlog,
+    )
+
+
+class CategoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def assign(self, filed: Mapping[int, Sequence[str]]) -> set[str]:
+        """File each entry under exactly these categories; return every category touched.
+
+        A category an entry left counts as touched too: its feed must drop the entry.
+        """
+        if not filed:
+            return set()
+        ids = list(filed)
+        with writing(self._engine) as conn:
+            before = conn.execute(
+                select(entry_categories.c.category_id)
+                .where(entry_categories.c.entry_id.in_(ids))
+                .distinct()
+            )
+            touched = set(before.scalars())
+            conn.execute(delete(entry_categories).where(entry_categories.c.entry_id.in_(ids)))
+            rows = [
+                {"entry_id": entry_id, "category_id": category}
+                for entry_id, categories in filed.items()
+                for category in categories
+            ]
+            if rows:
+                conn.execute(insert(entry_categories), rows)
+        return touched | {category for categories in filed.values() for category in categories}
+
+    def newest(self, category: str | None, limit: int) -> list[Entry]:
+        """The newest entries of ``category`` (None: of every category), by display date."""
+        query = select(entries).order_by(_DATE.desc(), entries.c.id.desc()).limit(limit)
+        if category is not None:
+            filed = select(entry_categories.c.entry_id).where(
+                entry_categories.c.category_id == category
+            )
+            query = query.where(entries.c.id.in_(filed))
+        with reading(self._engine) as conn:
+            return [to_entry(row) for row in conn.execute(query)]
+
+    def entries(self, ids: Sequence[int]) -> list[Entry]:
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(entries).where(entries.c.id.in_(list(ids))))
+            return [to_entry(row) for row in rows]
+
+    def batches(self, size: int = 1000) -> Iterator[list[Entry]]:
+        """Every stored entry, ``size`` at a time (for reclassifying after a config change)."""
+        last = 0
+        while True:
+            with reading(self._engine) as conn:
+                rows = conn.execute(
+                    select(entries).where(entries.c.id > last).order_by(entries.c.id).limit(size)
+                ).all()
+            if not rows:
+                return
+            yield [to_entry(row) for row in rows]
+            last = rows[-1].id

@@ -1,0 +1,85 @@
+"""Generated documents (category feeds, OPML), stored ready to serve.
+
+A feed is rendered once per change and served many times, by any process, so
+it lives in the database with its validators and a gzip copy. The ETag is a hash
+of the body and Last-Modified moves only when the body changes: a feed reader's
+conditional GET gets a 304 until there is something new to read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, select, update
+
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import documents, settings
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    name: str
+    content_type: str
+    body: bytes
+    body_gzip: bytes
+    etag: str
+    last_modified: datetime
+
+
+class DocumentStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def put(self, name: str, content_type: str, body: bytes, now: datetime) -> bool:
+        """Store ``body`` under ``name``; False (and nothing written) when it is unchanged."""
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        values = {
+            "content_type": content_type,
+            "body": body,
+            "body_gzip": gzip.compress(body, compresslevel=6, mtime=0),
+            "etag": etag,
+            "last_modified": now.replace(microsecond=0),
+        }
+        with writing(self._engine) as conn:
+            current = conn.execute(
+                select(documents.c.etag).where(documents.c.name == name)
+            ).scalar_one_or_none()
+            if current == etag:
+                return False
+            if current is None:
+                conn.execute(documents.insert().values(name=name, **values))
+            else:
+                conn.execute(update(documents).where(documents.c.name == name).values(**values))
+        return True
+
+    def get(self, name: str) -> Document | None:
+        with reading(self._engine) as conn:
+            row = conn.execute(select(documents).where(documents.c.name == name)).first()
+        return Document(**row._mapping) if row else None
+
+    def names(self) -> list[str]:
+        with reading(self._engine) as conn:
+            return list(conn.execute(select(documents.c.name).order_by(documents.c.name)).scalars())
+
+
+class SettingStore:
+    """Small values the processes share, such as the fingerprint of the categories config."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, key: str) -> str | None:
+        with reading(self._engine) as conn:
+            query = select(settings.c.value).where(settings.c.key == key)
+            return conn.execute(query).scalar_one_or_none()
+
+    def set(self, key: str, value: str) -> None:
+        with writing(self._engine) as conn:
+            changed = conn.execute(
+                update(settings).where(settings.c.key == key).values(value=value)
+            ).rowcount
+            if not changed:
+                conn.execute(settings.insert().values(key=key, value=value))

@@ -1,0 +1,1 @@
+"""The HTTP side: category feeds for feed readers, the index page, health and metrics."""

@@ -1,0 +1,125 @@
+"""The Starlette application: routes, templates, and what each request reads.
+
+Requests read the store only through small, indexed lookups (one document by
+name); anything costly happens ahead of time in the publish stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from feedsvc import i18n
+from feedsvc.config import Config
+from feedsvc.publish.feeds import MEDIA_TYPES
+from feedsvc.store import Store
+from feedsvc.web.feeds import document_response
+
+STATIC = Path(__file__).parents[1] / "static"
+
+
+class Site:
+    """What the handlers share: the configuration, the store, the templates."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.templates = Environment(
+            loader=PackageLoader("feedsvc", "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        intervals = [config.source_interval(s).total_seconds() for s in config.sources]
+        self.max_age = int(min(intervals, default=config.fetch.interval.total_seconds()))
+
+    def feed_links(self) -> list[dict[str, Any]]:
+        """Every published feed, "all" first, for the index page and autodiscovery."""
+        base = self.config.site.base_url.rstrip("/")
+        groups = [("all", None, None)] + [
+            (c.id, c.title, c.description) for c in self.config.categories
+        ]
+        return [
+            {
+                "id": category_id,
+                "title": title,
+                "description": description,
+                "links": {fmt: f"{base}/feeds/{category_id}.{fmt}" for fmt in self.formats},
+            }
+            for category_id, title, description in groups
+        ]
+
+    @property
+    def formats(self) -> list[str]:
+        return list(self.config.feeds.formats)
+
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        locale = i18n.negotiate(request.headers.get("accept-language"), self.config.site.language)
+        html = self.templates.get_template(template).render(
+            _=i18n.translator(locale),
+            locale=locale,
+            site=self.config.site,
+            feeds=self.feed_links(),
+            feed_types=MEDIA_TYPES,
+            base_url=self.config.site.base_url.rstrip("/"),
+            **context,
+        )
+        return HTMLResponse(html, status_code=status, headers={"Content-Language": locale})
+
+
+def create_app(config: Config, store: Store) -> Starlette:
+    site = Site(config, store)
+
+    async def index(request: Request) -> Response:
+        return site.render(request, "web/index.html")
+
+    async def feed(request: Request) -> Response:
+        name = request.path_params["name"]
+        category, _, fmt = name.rpartition(".")
+        known = {"all", *(c.id for c in config.categories)}
+        if category not in known or fmt not in site.formats:
+            return site.render(request, "web/not_found.html", status=404)
+        document = await run_in_threadpool(store.documents.get, name)
+        if document is None:
+            return Response(
+                "feed not generated yet; try again shortly\n",
+                status_code=503,
+                headers={"Retry-After": "30"},
+                media_type="text/plain",
+            )
+        return document_response(request, document, site.max_age)
+
+    async def opml(request: Request) -> Response:
+        document = await run_in_threadpool(store.documents.get, "feeds.opml")
+        if document is None:
+            return site.render(request, "web/not_found.html", status=404)
+        return document_response(request, document, site.max_age)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(store.ping)
+        except Exception as exc:  # any driver error means the same to a load balancer
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return site.render(request, "web/not_found.html", status=404)
+
+    routes = [
+        Route("/", index, methods=["GET", "HEAD"]),
+        Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
+        Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found})

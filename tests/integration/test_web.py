@@ -1,0 +1,231 @@
+"""The feeds over HTTP, as a feed reader sees them: a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import aiohttp
+import feedparser
+import pytest
+
+from feedsvc import config as config_module
+from feedsvc.config import Config
+from feedsvc.ingest.parse import parse_feed
+from feedsvc.publish.regenerate import Publisher
+from feedsvc.schedule import http_server
+from feedsvc.store import Store
+from tests.conftest import NOW
+
+FEEDS = Path(__file__).parents[1] / "data" / "feeds"
+CONFIG = """\
+site:
+  title: "Báo Hà Tĩnh — Bản tin"
+  base_url: "http://127.0.0.1:{port}"
+storage:
+  url: "sqlite:///{db}"
+http:
+  port: {port}
+sources:
+  - id: xa-hoi
+    url: "https://baohatinh.vn/rss/xa-hoi.rss"
+    categories: [xa-hoi]
+  - id: chinh-tri
+    url: "https://baohatinh.vn/rss/chinh-tri.rss"
+    categories: [chinh-tri]
+categories:
+  - id: xa-hoi
+    title: "Xã hội"
+    description: "Tin xã hội Hà Tĩnh"
+  - id: chinh-tri
+    title: "Chính trị"
+  - id: tre-em
+    title: "Trẻ em"
+    keywords: ["tre em"]
+    match_diacritics: false
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_corpus(config: Config, store: Store) -> None:
+    """Store two corpus feeds as a poll would, then publish."""
+    store.sources.sync([(s.id, s.url) for s in config.sources], NOW)
+    for source in store.sources.list():
+        body = (FEEDS / f"baohatinh-{source.id}.rss").read_bytes()
+        parsed = parse_feed(body, url=source.url, headers={}, timezone="Asia/Ho_Chi_Minh", now=NOW)
+        store.entries.apply(source, parsed, {"first_polled_at": NOW - timedelta(days=400)}, NOW)
+    publisher = Publisher(config, store)
+    publisher.publish_all(NOW)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[tuple[str, Config, Store]]:
+    port = free_port()
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(port=port, db=tmp_path / "feedsvc.db"), encoding="utf-8")
+    config = config_module.load(path)
+    store = Store.open(config.database_url)
+    load_corpus(config, store)
+    server = http_server(config, store)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}", config, store
+    server.should_exit = True
+    await task
+    store.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    headers = {"Accept-Encoding": "identity"}  # gzip only where a test asks for it
+    async with aiohttp.ClientSession(auto_decompress=False, headers=headers) as session:
+        yield session
+
+
+async def test_category_feed_then_304(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    async with client.get(f"{base}/feeds/xa-hoi.rss") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
+        assert response.headers["Cache-Control"] == "public, max-age=900"
+        etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
+        body = await response.read()
+    parsed = feedparser.parse(body)
+    assert parsed.feed.title == "Xã hội"
+    assert len(parsed.entries) == 5
+    assert any("trẻ em" in entry.title for entry in parsed.entries)
+    async with client.get(f"{base}/feeds/xa-hoi.rss", headers={"If-None-Match": etag}) as again:
+        assert again.status == 304
+        assert await again.read() == b""
+    async with client.get(
+        f"{base}/feeds/xa-hoi.rss", headers={"If-Modified-Since": modified}
+    ) as since:
+        assert since.status == 304
+
+
+async def test_gzip_when_asked(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    async with client.get(f"{base}/feeds/all.atom", headers={"Accept-Encoding": "gzip"}) as zipped:
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert zipped.headers["Vary"] == "Accept-Encoding"
+        body = gzip.decompress(await zipped.read())
+    async with client.get(
+        f"{base}/feeds/all.atom", headers={"Accept-Encoding": "identity"}
+    ) as plain:
+        assert "Content-Encoding" not in plain.headers
+        assert await plain.read() == body
+    assert body.startswith(b"<?xml")
+    assert "Báo Hà Tĩnh".encode() in body
+
+
+async def test_head_has_headers_and_no_body(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    async with client.head(f"{base}/feeds/chinh-tri.json") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/feed+json; charset=utf-8"
+        assert int(response.headers["Content-Length"]) > 100
+        assert await response.read() == b""
+    async with client.get(f"{base}/feeds/chinh-tri.json") as response:
+        feed = json.loads(await response.read())
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == f"{base}/feeds/chinh-tri.json"
+
+
+async def test_unknown_category_is_a_helpful_404(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    for path in ("/feeds/the-thao.rss", "/feeds/xa-hoi.xml", "/nowhere"):
+        async with client.get(base + path, headers={"Accept-Language": "vi"}) as response:
+            assert response.status == 404
+            page = (await response.read()).decode()
+            assert "Không tìm thấy trang" in page
+            assert f"{base}/feeds/xa-hoi.rss" in page  # points at what does exist
+
+
+async def test_keyword_category_collects_from_every_source(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    async with client.get(f"{base}/feeds/tre-em.atom") as response:
+        parsed = feedparser.parse(await response.read())
+    assert parsed.entries
+    assert all("trẻ em" in (e.title + e.summary).lower() for e in parsed.entries)
+
+
+async def test_index_autodiscovery_and_language(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, config, _ = site
+    async with client.get(f"{base}/", headers={"Accept-Language": "en-US,en;q=0.9,vi;q=0.5"}) as en:
+        english = (await en.read()).decode()
+        assert en.headers["Content-Language"] == "en"
+    assert "All categories" in english
+    async with client.get(f"{base}/") as vi:
+        page = (await vi.read()).decode()
+    assert "Tất cả chuyên mục" in page
+    assert '<html lang="vi">' in page
+    alternates = re.findall(
+        r'<link rel="alternate" type="([^"]+)" title="[^"]*" href="([^"]+)"', page
+    )
+    expected = {
+        f"{base}/feeds/{c}.{f}"
+        for c in ("all", "xa-hoi", "chinh-tri", "tre-em")
+        for f in ("rss", "atom", "json")
+    }
+    assert {href for _, href in alternates} == expected
+    for href in expected:
+        async with client.get(href) as response:
+            assert response.status == 200, href
+
+
+async def test_opml_lists_every_category_feed(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    async with client.get(f"{base}/feeds.opml") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/x-opml")
+        text = (await response.read()).decode()
+    for category in ("xa-hoi", "chinh-tri", "tre-em"):
+        assert f'xmlUrl="{base}/feeds/{category}.rss"' in text
+    assert "Xã hội" in text
+
+
+async def test_document_changes_only_when_content_does(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, config, store = site
+    async with client.get(f"{base}/feeds/xa-hoi.rss") as response:
+        etag = response.headers["ETag"]
+    Publisher(config, store).publish_all(NOW + timedelta(hours=1))  # nothing new: same bytes
+    async with client.get(f"{base}/feeds/xa-hoi.rss", headers={"If-None-Match": etag}) as again:
+        assert again.status == 304
+    assert format_datetime(NOW, usegmt=True) == again.headers["Last-Modified"]
+
+
+async def test_healthz(site: tuple[str, Config, Store], client: aiohttp.ClientSession) -> None:
+    base, _, _ = site
+    async with client.get(f"{base}/healthz") as response:
+        assert response.status == 200
+        assert (await response.json()) == {"status": "ok", "database": "ok"}

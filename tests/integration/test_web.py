@@ -229,3 +229,14 @@ async def test_healthz(site: tuple[str, Config, Store], client: aiohttp.ClientSe
     async with client.get(f"{base}/healthz") as response:
         assert response.status == 200
         assert (await response.json()) == {"status": "ok", "database": "ok"}
+
+
+async def test_a_story_from_two_sources_appears_once_in_all(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, store = site
+    async with client.get(f"{base}/feeds/all.json") as response:
+        items = json.loads(await response.read())["items"]
+    links = [item["url"] for item in items]
+    assert len(links) == len(set(links))
+    assert store.entries.count() > len(items)  # the shared articles were stored per source

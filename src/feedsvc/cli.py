@@ -142,7 +142,8 @@ def poll(source_ids: tuple[str, ...], force: bool, config_path: Path) -> None:
     store = open_store(config)
     try:
         results = asyncio.run(_poll(config, store, list(source_ids) or None, force))
-        _publisher(config, store).after_poll(results, utcnow())
+        publisher = _publisher(config, store)
+        asyncio.run(publisher.announce(publisher.after_poll(results, utcnow())))
     finally:
         store.close()
     _print_results(results)
@@ -161,7 +162,9 @@ def publish(config_path: Path) -> None:
     config = load_config(config_path)
     store = open_store(config)
     try:
-        changed = _publisher(config, store).publish_all(utcnow())
+        publisher = _publisher(config, store)
+        changed = publisher.publish_all(utcnow())
+        asyncio.run(publisher.announce(changed))
     finally:
         store.close()
     out.print(f"{len(changed)} documents changed: {' '.join(changed) or '-'}", markup=False)

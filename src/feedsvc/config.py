@@ -208,6 +208,13 @@ class Config(_Model):
     def outbox_path(self) -> Path:
         return self.root / (self.mail.outbox_dir or self.data_dir / "outbox")
 
+    @property
+    def user_agent(self) -> str:
+        """How feedsvc names itself to the servers it calls (feeds, WebSub hubs)."""
+        from feedsvc import __version__
+
+        return f"feedsvc/{__version__} (+{self.site.base_url})"
+
     def source(self, source_id: str) -> SourceConfig:
         for source in self.sources:
             if source.id == source_id:

@@ -65,7 +65,8 @@ class Service:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
-        await asyncio.to_thread(self.publisher.publish_all, utcnow())
+        changed = await asyncio.to_thread(self.publisher.publish_all, utcnow())
+        await self.publisher.announce(changed)
         server = http_server(self.config, self.store)
         serving = asyncio.create_task(server.serve())
         async with Poller(self.config, self.store) as poller:
@@ -104,4 +105,5 @@ class Service:
             return
         async with self._poll_lock:
             results = await poller.poll(due_only=True)
-            await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
+            changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
+            await self.publisher.announce(changed)

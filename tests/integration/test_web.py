@@ -17,58 +17,11 @@ import pytest
 
 from feedsvc import config as config_module
 from feedsvc.config import Config
-from feedsvc.ingest.parse import parse_feed
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from tests.conftest import NOW
-
-FEEDS = Path(__file__).parents[1] / "data" / "feeds"
-CONFIG = """\
-site:
-  title: "Báo Hà Tĩnh — Bản tin"
-  base_url: "http://127.0.0.1:{port}"
-storage:
-  url: "sqlite:///{db}"
-http:
-  port: {port}
-sources:
-  - id: xa-hoi
-    url: "https://baohatinh.vn/rss/xa-hoi.rss"
-    categories: [xa-hoi]
-  - id: chinh-tri
-    url: "https://baohatinh.vn/rss/chinh-tri.rss"
-    categories: [chinh-tri]
-categories:
-  - id: xa-hoi
-    title: "Xã hội"
-    description: "Tin xã hội Hà Tĩnh"
-  - id: chinh-tri
-    title: "Chính trị"
-  - id: tre-em
-    title: "Trẻ em"
-    keywords: ["tre em"]
-    match_diacritics: false
-"""
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def load_corpus(config: Config, store: Store) -> None:
-    """Store two corpus feeds as a poll would, then publish."""
-    store.sources.sync([(s.id, s.url) for s in config.sources], NOW)
-    for source in store.sources.list():
-        body = (FEEDS / f"baohatinh-{source.id}.rss").read_bytes()
-        parsed = parse_feed(body, url=source.url, headers={}, timezone="Asia/Ho_Chi_Minh", now=NOW)
-        store.entries.apply(source, parsed, {"first_polled_at": NOW - timedelta(days=400)}, NOW)
-    publisher = Publisher(config, store)
-    publisher.publish_all(NOW)
+from tests.integration.corpus_site import CONFIG, free_port, load_corpus
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import datetime
 from types import TracebackType
 
-from feedsvc import __version__
 from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.ingest import outcome
@@ -43,7 +42,7 @@ def process_owner() -> str:
 
 def fetch_policy(config: Config) -> FetchPolicy:
     return FetchPolicy(
-        user_agent=f"feedsvc/{__version__} (+{config.site.base_url})",
+        user_agent=config.user_agent,
         timeout=config.fetch.timeout.total_seconds(),
         max_bytes=config.fetch.max_bytes,
         allow_private_networks=config.fetch.allow_private_networks,

@@ -43,6 +43,19 @@ class Publisher:
         touched = self.file(ids)
         return self.regenerate([*touched, ALL], now)
 
+    def feed_urls(self, documents: Sequence[str]) -> list[str]:
+        """The public URLs of changed feed documents (what a WebSub hub is told)."""
+        base = self.config.site.base_url.rstrip("/")
+        return [f"{base}/feeds/{name}" for name in documents if name != OPML]
+
+    async def announce(self, documents: Sequence[str]) -> None:
+        """Ping the configured WebSub hub about changed feeds (no hub: nothing to do)."""
+        hub = self.config.feeds.websub_hub
+        if hub and documents:
+            from feedsvc.publish.websub import announce
+
+            await announce(hub, self.feed_urls(documents), user_agent=self.config.user_agent)
+
     def file(self, entry_ids: Sequence[int]) -> set[str]:
         """Classify these entries; return every category whose feed they enter or leave."""
         touched: set[str] = set()

@@ -163,6 +163,7 @@ class Mail(_Model):
     smtp: Smtp = Smtp()
     concurrency: int = Field(default=4, ge=1, le=100)
     rate_per_second: float = Field(default=20, gt=0)
+    lease: Duration = timedelta(minutes=2)  # a claimed delivery unsent this long is taken over
     dkim: Dkim | None = None
 
 

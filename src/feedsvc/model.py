@@ -127,6 +127,14 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Filed:
+    """A stored entry with the ids of the categories it is filed under."""
+
+    entry: Entry
+    categories: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A source as stored: the configured URL and where it lives now."""
 
@@ -170,3 +178,80 @@ class PollResult:
     error: str | None = None
     warning: str | None = None
     entry_ids: tuple[int, ...] = field(default=())
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"  # signed up, not confirmed: never gets a digest
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # too many permanent delivery failures
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str  # normalized: domain lower-cased, IDNA; unique case-insensitively
+    status: SubscriberStatus
+    categories: tuple[str, ...]
+    schedule: str
+    locale: str  # "vi" or "en"
+    timezone: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    bounce_count: int = 0
+
+
+class DeliveryState(StrEnum):
+    """pending -> sending -> sent | failed | unknown; or pending -> empty (nothing new)."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # handed to the mail backend; a crash here means send again
+    SENT = "sent"
+    FAILED = "failed"  # permanent (5xx) or retries exhausted
+    UNKNOWN = "unknown"  # the connection dropped after the server accepted the data
+    EMPTY = "empty"  # nothing new for this subscriber: no email
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One digest for one subscriber and one period of a schedule (unique in the store).
+
+    ``since``/``until`` fix the window of first-seen times it covers, so sending
+    it again after a crash gives the same digest with the same ``message_id``.
+    """
+
+    id: int
+    subscriber_id: int
+    schedule: str
+    period: datetime  # the scheduled time this digest is for
+    since: datetime
+    until: datetime
+    state: DeliveryState
+    message_id: str
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    category_id: str
+    title: str
+    entries: tuple[Entry, ...]
+    more: int = 0  # new entries beyond newsletter.max_items_per_category
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one subscriber gets: new entries grouped by category in config order."""
+
+    sections: tuple[DigestSection, ...]
+    since: datetime
+    until: datetime
+
+    @property
+    def count(self) -> int:
+        return sum(len(section.entries) + section.more for section in self.sections)
+
+    @property
+    def empty(self) -> bool:
+        return not self.sections

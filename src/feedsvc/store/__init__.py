@@ -11,10 +11,12 @@ from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
 from feedsvc.store.categories import CategoryStore
+from feedsvc.store.deliveries import DeliveryStore
 from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
 from feedsvc.store.sources import SourceStore
+from feedsvc.store.subscribers import SubscriberStore
 
 
 class Store:
@@ -25,6 +27,8 @@ class Store:
         self.categories = CategoryStore(engine)
         self.documents = DocumentStore(engine)
         self.settings = SettingStore(engine)
+        self.subscribers = SubscriberStore(engine)
+        self.deliveries = DeliveryStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from feedsvc.model import Enclosure, Entry
+from feedsvc.model import Enclosure, Entry, Filed
 from feedsvc.store.engine import reading, writing
 from feedsvc.store.schema import entries, entry_categories
 
@@ -77,6 +78,26 @@ class CategoryStore:
             query = query.where(entries.c.id.in_(filed))
         with reading(self._engine) as conn:
             return [to_entry(row) for row in conn.execute(query)]
+
+    def first_seen_between(self, since: datetime, until: datetime) -> list[Filed]:
+        """Entries first seen in ``(since, until]`` that are filed somewhere, with their categories.
+
+        Backlog is left out here already: it is never news.
+        """
+        query = (
+            select(entries, entry_categories.c.category_id)
+            .join(entry_categories, entry_categories.c.entry_id == entries.c.id)
+            .where(entries.c.first_seen_at > since, entries.c.first_seen_at <= until)
+            .where(entries.c.backlog.is_(False))
+            .order_by(entries.c.id)
+        )
+        filed: dict[int, tuple[Entry, set[str]]] = {}
+        with reading(self._engine) as conn:
+            for row in conn.execute(query):
+                if row.id not in filed:
+                    filed[row.id] = (to_entry(row), set())
+                filed[row.id][1].add(row.category_id)
+        return [Filed(entry, frozenset(categories)) for entry, categories in filed.values()]
 
     def entries(self, ids: Sequence[int]) -> list[Entry]:
         with reading(self._engine) as conn:

@@ -138,3 +138,47 @@ settings = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", Text, nullable=False),
+    Column("email_key", Text, nullable=False, unique=True),  # casefolded: one row per address
+    Column("status", String(16), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("schedule", String(64), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("bounce_count", Integer, nullable=False, default=0),
+    Index("ix_subscribers_schedule_status", "schedule", "status"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("schedule", String(64), nullable=False),
+    Column("period", UTCDateTime, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("subscriber_id", "schedule", "period"),
+    Index("ix_deliveries_state", "state", "next_attempt_at"),
+)

@@ -1,0 +1,177 @@
+"""Deliveries: one row per (subscriber, schedule, period), and the state machine that
+makes each digest go out exactly once.
+
+    pending ──claim──▶ sending ──▶ sent | failed | unknown
+       │  ▲                │
+       │  └── retry (4xx) ─┘        pending ──▶ empty (nothing new: no email)
+
+Rows are created with INSERT … ON CONFLICT DO NOTHING, so every process that
+fires the same schedule creates each period's rows once. A claim moves rows to
+``sending`` under a lease; a process killed mid-send leaves ``sending`` rows
+whose lease expires, and the next claim sends them again with the same
+Message-ID (the only case in which a subscriber may see a second copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from feedsvc.model import Delivery, DeliveryState
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import deliveries
+
+_CLOSED = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value, DeliveryState.EMPTY.value)
+
+
+def to_delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        subscriber_id=row.subscriber_id,
+        schedule=row.schedule,
+        period=row.period,
+        since=row.since,
+        until=row.until,
+        state=DeliveryState(row.state),
+        message_id=row.message_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+    )
+
+
+class DeliveryStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(
+        self,
+        schedule: str,
+        period: datetime,
+        windows: Sequence[tuple[int, datetime, datetime, str]],
+        now: datetime,
+    ) -> int:
+        """Create the period's rows ``(subscriber_id, since, until, message_id)``; skip existing.
+
+        Returns how many rows this call created (0 when another process was first).
+        """
+        if not windows:
+            return 0
+        rows = [
+            {
+                "subscriber_id": subscriber_id,
+                "schedule": schedule,
+                "period": period,
+                "since": since,
+                "until": until,
+                "state": DeliveryState.PENDING.value,
+                "message_id": message_id,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for subscriber_id, since, until, message_id in windows
+        ]
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(deliveries).on_conflict_do_nothing(
+            index_elements=["subscriber_id", "schedule", "period"]
+        )
+        with writing(self._engine) as conn:
+            return int(conn.execute(statement, rows).rowcount or 0)
+
+    def last_until(self, schedule: str) -> dict[int, datetime]:
+        """Per subscriber, where the last digest of ``schedule`` that went out (or had
+        nothing to send) ended: the next one starts there. Failed ones do not count,
+        so their entries come again in the next digest rather than being lost."""
+        query = (
+            select(deliveries.c.subscriber_id, func.max(deliveries.c.until))
+            .where(deliveries.c.schedule == schedule)
+            .where(deliveries.c.state.in_(_CLOSED))
+            .group_by(deliveries.c.subscriber_id)
+        )
+        with reading(self._engine) as conn:
+            return {subscriber_id: until for subscriber_id, until in conn.execute(query)}
+
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        *,
+        schedule: str | None = None,
+        limit: int = 200,
+    ) -> list[Delivery]:
+        """Lease deliveries that are due: pending ones, and ``sending`` ones whose
+        process died (lease expired). They become ``sending`` with one more attempt."""
+        due = or_(
+            and_(
+                deliveries.c.state == DeliveryState.PENDING.value,
+                or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+            ),
+            and_(
+                deliveries.c.state == DeliveryState.SENDING.value,
+                deliveries.c.lease_until < now,
+            ),
+        )
+        candidates = select(deliveries.c.id).where(due).order_by(deliveries.c.id).limit(limit)
+        if schedule is not None:
+            candidates = candidates.where(deliveries.c.schedule == schedule)
+        with writing(self._engine) as conn:
+            ids = list(conn.execute(candidates.with_for_update(skip_locked=True)).scalars())
+            if not ids:
+                return []
+            rows = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(
+                    state=DeliveryState.SENDING.value,
+                    attempts=deliveries.c.attempts + 1,
+                    lease_owner=owner,
+                    lease_until=now + lease,
+                )
+                .returning(*deliveries.c)
+            )
+            return sorted((to_delivery(row) for row in rows), key=lambda d: d.id)
+
+    def finish(
+        self, delivery_id: int, state: DeliveryState, now: datetime, error: str | None = None
+    ) -> None:
+        """Close a delivery: sent, failed, unknown or empty."""
+        values: dict[str, Any] = {"state": state.value, "last_error": error}
+        if state is DeliveryState.SENT:
+            values["sent_at"] = now
+        self._set(delivery_id, values)
+
+    def retry(self, delivery_id: int, error: str, at: datetime) -> None:
+        """Back to pending after a temporary failure; not claimable before ``at``."""
+        values = {"state": DeliveryState.PENDING.value, "last_error": error, "next_attempt_at": at}
+        self._set(delivery_id, values)
+
+    def _set(self, delivery_id: int, values: dict[str, Any]) -> None:
+        with writing(self._engine) as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(**values, lease_owner=None, lease_until=None)
+            )
+
+    def counts(self, schedule: str | None = None) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+        if schedule is not None:
+            query = query.where(deliveries.c.schedule == schedule)
+        with reading(self._engine) as conn:
+            return {state: count for state, count in conn.execute(query)}
+
+    def next_attempt(self, schedule: str | None = None) -> datetime | None:
+        """When the earliest pending retry becomes due (None: nothing is waiting)."""
+        query = select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.state == DeliveryState.PENDING.value
+        )
+        if schedule is not None:
+            query = query.where(deliveries.c.schedule == schedule)
+        with reading(self._engine) as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None

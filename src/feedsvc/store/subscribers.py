@@ -1,0 +1,140 @@
+"""Subscribers: the people who receive digests. They live here, never in config.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+
+from feedsvc.model import Subscriber, SubscriberStatus
+from feedsvc.store.engine import reading, writing
+from feedsvc.store.schema import subscribers
+
+BOUNCE_LIMIT = 3
+"""Permanent failures after which a subscriber is marked bounced and no longer mailed."""
+
+
+def email_key(email: str) -> str:
+    """What makes two addresses the same subscriber: the whole address, caseless."""
+    return email.casefold()
+
+
+def to_subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        status=SubscriberStatus(row.status),
+        categories=tuple(row.categories),
+        schedule=row.schedule,
+        locale=row.locale,
+        timezone=row.timezone,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+        bounce_count=row.bounce_count,
+    )
+
+
+class SubscriberStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(
+        self,
+        email: str,
+        *,
+        categories: Sequence[str],
+        schedule: str,
+        locale: str,
+        timezone: str,
+        confirmed: bool,
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
+        """Add ``email`` (already normalized); return it and whether it was new.
+
+        An address that is already here is returned unchanged: signing up twice
+        must neither reveal nor reset anything.
+        """
+        key = email_key(email)
+        with writing(self._engine) as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
+            if row is not None:
+                return to_subscriber(row), False
+            status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
+            row = conn.execute(
+                subscribers.insert()
+                .values(
+                    email=email,
+                    email_key=key,
+                    status=status.value,
+                    categories=list(categories),
+                    schedule=schedule,
+                    locale=locale,
+                    timezone=timezone,
+                    created_at=now,
+                    confirmed_at=now if confirmed else None,
+                    bounce_count=0,
+                )
+                .returning(*subscribers.c)
+            ).one()
+        return to_subscriber(row), True
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        with reading(self._engine) as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return to_subscriber(row) if row else None
+
+    def by_email(self, email: str) -> Subscriber | None:
+        with reading(self._engine) as conn:
+            query = select(subscribers).where(subscribers.c.email_key == email_key(email))
+            row = conn.execute(query).first()
+        return to_subscriber(row) if row else None
+
+    def list(
+        self, *, schedule: str | None = None, status: SubscriberStatus | None = None
+    ) -> list[Subscriber]:
+        query = select(subscribers).order_by(subscribers.c.id)
+        if schedule is not None:
+            query = query.where(subscribers.c.schedule == schedule)
+        if status is not None:
+            query = query.where(subscribers.c.status == status.value)
+        with reading(self._engine) as conn:
+            return [to_subscriber(row) for row in conn.execute(query)]
+
+    def update(self, subscriber_id: int, **values: Any) -> Subscriber | None:
+        """Change columns (``status`` may be a SubscriberStatus); None if there is no such id."""
+        if isinstance(values.get("status"), SubscriberStatus):
+            values["status"] = values["status"].value
+        if "categories" in values:
+            values["categories"] = list(values["categories"])
+        with writing(self._engine) as conn:
+            row = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(**values)
+                .returning(*subscribers.c)
+            ).first()
+        return to_subscriber(row) if row else None
+
+    def remove(self, email: str) -> bool:
+        """Delete the subscriber and its delivery history; False if there was none."""
+        with writing(self._engine) as conn:
+            result = conn.execute(delete(subscribers).where(subscribers.c.email_key == email_key(email)))
+        return bool(result.rowcount)
+
+    def record_bounce(self, subscriber_id: int) -> None:
+        """Count a permanent failure; the third one marks the subscriber bounced."""
+        with writing(self._engine) as conn:
+            count = conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(bounce_count=subscribers.c.bounce_count + 1)
+                .returning(subscribers.c.bounce_count)
+            ).scalar_one()
+            if count >= BOUNCE_LIMIT:
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(status=SubscriberStatus.BOUNCED.value)
+                )

@@ -79,7 +79,8 @@ class DeliveryStore:
             index_elements=["subscriber_id", "schedule", "period"]
         )
         with writing(self._engine) as conn:
-            return int(conn.execute(statement, rows).rowcount or 0)
+            # rowcount is not reliable for executemany; RETURNING lists only inserted rows.
+            return len(conn.execute(statement.returning(deliveries.c.id), rows).all())
 
     def last_until(self, schedule: str) -> dict[int, datetime]:
         """Per subscriber, where the last digest of ``schedule`` that went out (or had

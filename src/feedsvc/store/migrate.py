@@ -27,6 +27,15 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(_alembic(engine), revision)
 
 
+def head() -> str:
+    """The newest revision this version of feedsvc knows."""
+    from alembic.script import ScriptDirectory
+
+    revision = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert revision is not None
+    return revision
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext

@@ -27,6 +27,7 @@ from feedsvc import log as logsetup
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
+from feedsvc.newsletter import roster
 from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
@@ -357,5 +358,153 @@ def run(config_path: Path) -> None:
     store = open_store(config)
     try:
         asyncio.run(Service(config, store).run())
+    finally:
+        store.close()
+
+
+@main.group()
+def subscribers() -> None:
+    """Subscribers of the digests (stored in the database, never in config.yaml)."""
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--category", "categories", multiple=True, help="A category id (repeatable).")
+@click.option("--schedule", help="One of newsletter.schedules (default: default_schedule).")
+@click.option("--locale", type=click.Choice(["vi", "en"]), help="Language of the emails.")
+@click.option("--confirmed", is_flag=True, help="Active at once, without double opt-in.")
+@config_option
+def subscribers_add(
+    email: str,
+    categories: tuple[str, ...],
+    schedule: str | None,
+    locale: str | None,
+    confirmed: bool,
+    config_path: Path,
+) -> None:
+    """Add a subscriber (pending until confirmed, unless --confirmed)."""
+    config = load_config(config_path)
+    try:
+        signup = roster.check_signup(
+            config, email, categories or [c.id for c in config.categories], schedule, locale
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = open_store(config)
+    try:
+        subscriber, created = store.subscribers.add(
+            signup.email,
+            categories=signup.categories,
+            schedule=signup.schedule,
+            locale=signup.locale,
+            timezone=config.site.timezone,
+            confirmed=confirmed,
+            now=utcnow(),
+        )
+    finally:
+        store.close()
+    if not created:
+        raise click.ClickException(f"{signup.email} is already a subscriber ({subscriber.status})")
+    out.print(f"added {subscriber.email} ({subscriber.status})", markup=False)
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@config_option
+def subscribers_list(as_json: bool, config_path: Path) -> None:
+    """Every subscriber with status, categories, schedule and language."""
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        everyone = store.subscribers.list()
+    finally:
+        store.close()
+    if as_json:
+        rows = [
+            {
+                "email": s.email,
+                "status": s.status.value,
+                "categories": list(s.categories),
+                "schedule": s.schedule,
+                "locale": s.locale,
+                "created_at": s.created_at.isoformat(),
+                "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
+                "bounce_count": s.bounce_count,
+            }
+            for s in everyone
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("email", "status", "categories", "schedule", "locale", "bounces")
+    for s in everyone:
+        table.add_row(
+            s.email,
+            s.status.value,
+            " ".join(s.categories),
+            s.schedule,
+            s.locale,
+            str(s.bounce_count or ""),
+        )
+    out.print(table)
+    out.print(f"{len(everyone)} subscribers", markup=False)
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@config_option
+def subscribers_remove(email: str, config_path: Path) -> None:
+    """Delete a subscriber and their delivery history."""
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        removed = store.subscribers.remove(email)
+    finally:
+        store.close()
+    if not removed:
+        raise click.ClickException(f"no subscriber {email}")
+    out.print(f"removed {email}", markup=False)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--confirmed", is_flag=True, help="Import as active (they opted in elsewhere).")
+@config_option
+def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
+    """Import CSV rows email,categories,schedule,locale (categories space-separated)."""
+    config = load_config(config_path)
+    signups, problems = roster.read_csv(config, file.read())
+    for problem in problems:
+        err.print(f"{file.name}: {problem}", markup=False)
+    store = open_store(config)
+    added = 0
+    try:
+        now = utcnow()
+        for signup in signups:
+            _, created = store.subscribers.add(
+                signup.email,
+                categories=signup.categories,
+                schedule=signup.schedule,
+                locale=signup.locale,
+                timezone=config.site.timezone,
+                confirmed=confirmed,
+                now=now,
+            )
+            added += created
+    finally:
+        store.close()
+    skipped = len(signups) - added
+    out.print(
+        f"imported {added}, already present {skipped}, rejected {len(problems)}", markup=False
+    )
+
+
+@subscribers.command("export")
+@config_option
+def subscribers_export(config_path: Path) -> None:
+    """Print every subscriber as CSV."""
+    config = load_config(config_path)
+    store = open_store(config)
+    try:
+        click.echo(roster.write_csv(store.subscribers.list()), nl=False)
     finally:
         store.close()

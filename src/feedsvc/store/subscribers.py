@@ -120,7 +120,9 @@ class SubscriberStore:
     def remove(self, email: str) -> bool:
         """Delete the subscriber and its delivery history; False if there was none."""
         with writing(self._engine) as conn:
-            result = conn.execute(delete(subscribers).where(subscribers.c.email_key == email_key(email)))
+            result = conn.execute(
+                delete(subscribers).where(subscribers.c.email_key == email_key(email))
+            )
         return bool(result.rowcount)
 
     def record_bounce(self, subscriber_id: int) -> None:

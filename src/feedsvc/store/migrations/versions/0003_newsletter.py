@@ -60,7 +60,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
         sa.UniqueConstraint(
-            "subscriber_id", "schedule", "period", name="uq_deliveries_subscriber_id_schedule_period"
+            "subscriber_id",
+            "schedule",
+            "period",
+            name="uq_deliveries_subscriber_id_schedule_period",
         ),
     )
     op.create_index("ix_deliveries_state", "deliveries", ["state", "next_attempt_at"])

@@ -27,6 +27,110 @@ VI: dict[str, str] = {
     "These are the feeds we publish:": "Các nguồn tin chúng tôi cung cấp:",
     "Back to the home page": "Về trang chủ",
     "Language": "Ngôn ngữ",
+    # web: subscribe, confirm, preferences, unsubscribe (web/subscribe.py, templates/web/)
+    "Get the newsletter by email": "Nhận bản tin qua email",
+    "Choose your categories and how often; we send a link to confirm first.": (
+        "Chọn chuyên mục và tần suất; trước hết chúng tôi sẽ gửi một liên kết để bạn xác nhận."
+    ),
+    "Email address": "Địa chỉ email",
+    "Frequency": "Tần suất",
+    "Language of the emails": "Ngôn ngữ của thư",
+    "Leave this field empty": "Hãy để trống ô này",
+    "Subscribe": "Đăng ký",
+    "Enter a valid email address, such as ten@example.com.": (
+        "Hãy nhập một địa chỉ email hợp lệ, ví dụ ten@example.com."
+    ),
+    "Choose at least one category.": "Hãy chọn ít nhất một chuyên mục.",
+    "Choose how often you want the newsletter.": "Hãy chọn tần suất nhận bản tin.",
+    "Choose a language.": "Hãy chọn một ngôn ngữ.",
+    "Check your email": "Hãy kiểm tra hộp thư",
+    "If this address is not subscribed yet, we have sent it an email with a confirmation link.": (
+        "Nếu địa chỉ này chưa đăng ký, chúng tôi vừa gửi tới đó một thư có liên kết xác nhận."
+    ),
+    "Open the link within 7 days to start receiving the newsletter.": (
+        "Hãy mở liên kết trong vòng 7 ngày để bắt đầu nhận bản tin."
+    ),
+    "No email after a few minutes? Look in the spam or promotions folder.": (
+        "Sau vài phút vẫn chưa thấy thư? Hãy xem trong thư mục Spam hoặc Quảng cáo."
+    ),
+    "You are subscribed": "Bạn đã đăng ký thành công",
+    "Thank you for confirming {email}.": "Cảm ơn bạn đã xác nhận địa chỉ {email}.",
+    "Every newsletter has a link to unsubscribe with one click.": (
+        "Mỗi bản tin đều có liên kết để hủy đăng ký chỉ với một lần bấm."
+    ),
+    "Newsletter preferences": "Tùy chọn nhận bản tin",
+    "For {email}": "Cho địa chỉ {email}",
+    "Your preferences are saved.": "Đã lưu tùy chọn của bạn.",
+    "This address is not receiving the newsletter at the moment.": (
+        "Địa chỉ này hiện không nhận bản tin."
+    ),
+    "Save changes": "Lưu thay đổi",
+    "Unsubscribe from the newsletter?": "Hủy đăng ký nhận bản tin?",
+    "{email} will receive no more newsletters from us.": (
+        "{email} sẽ không nhận thêm bản tin nào từ chúng tôi."
+    ),
+    "Too many emails?": "Nhận quá nhiều thư?",
+    "You are unsubscribed": "Bạn đã hủy đăng ký",
+    "You will receive no more newsletters from us.": (
+        "Bạn sẽ không nhận thêm bản tin nào từ chúng tôi."
+    ),
+    "Changed your mind? You can subscribe again on the home page.": (
+        "Nếu đổi ý, bạn có thể đăng ký lại ở trang chủ."
+    ),
+    "This link is invalid or has expired": "Liên kết không hợp lệ hoặc đã hết hạn",
+    "A confirmation link works for 7 days. Subscribe again and we will send a new one.": (
+        "Liên kết xác nhận chỉ dùng được trong 7 ngày. Hãy đăng ký lại, "
+        "chúng tôi sẽ gửi liên kết mới."
+    ),
+    "Part of the link may have been lost when it was copied. "
+    "Open it again from the email, or subscribe again.": (
+        "Có thể một phần liên kết đã bị mất khi sao chép. "
+        "Hãy mở lại liên kết từ email, hoặc đăng ký lại."
+    ),
+    "Subscribe again": "Đăng ký lại",
+    "The form could not be sent": "Không gửi được biểu mẫu",
+    "The form was open too long, or the browser blocked its cookie. "
+    "Go back, reload the page and try again.": (
+        "Biểu mẫu đã mở quá lâu, hoặc trình duyệt đã chặn cookie của nó. "
+        "Hãy quay lại, tải lại trang rồi thử lần nữa."
+    ),
+    "Go back": "Quay lại",
+    "Too many attempts": "Quá nhiều lần thử",
+    "We received many sign-ups from here in a short time. Please try again in an hour.": (
+        "Chúng tôi nhận được nhiều lượt đăng ký từ đây trong thời gian ngắn. "
+        "Vui lòng thử lại sau một giờ."
+    ),
+    # email: digest (newsletter/render.py, templates/email/)
+    "{n} new story": "{n} tin mới",
+    "{n} new stories": "{n} tin mới",
+    "… and {n} more": "… và {n} tin khác",
+    "daily": "hằng ngày",
+    "weekly": "hằng tuần",
+    "monthly": "hằng tháng",
+    "You get the {schedule} digest of {categories} because you subscribed at {site}.": (
+        "Bạn nhận bản tin {schedule} về {categories} vì đã đăng ký tại {site}."
+    ),
+    "You get news of {categories} because you subscribed at {site}.": (
+        "Bạn nhận tin về {categories} vì đã đăng ký tại {site}."
+    ),
+    "This email was sent to {email}.": "Thư này được gửi tới {email}.",
+    "Change your preferences": "Thay đổi tùy chọn nhận tin",
+    "Unsubscribe": "Hủy đăng ký",
+    # email: double opt-in confirmation
+    "Confirm your subscription to {name}": "Xác nhận đăng ký nhận tin từ {name}",
+    "Please confirm your subscription": "Vui lòng xác nhận đăng ký",
+    "Someone, probably you, asked to receive {name} at {email}.": (
+        "Ai đó, có lẽ là bạn, đã yêu cầu nhận {name} tại địa chỉ {email}."
+    ),
+    "Categories: {categories}": "Chuyên mục: {categories}",
+    "Frequency: {schedule}": "Tần suất: {schedule}",
+    "Confirm subscription": "Xác nhận đăng ký",
+    "If the button does not work, open this address in your browser:": (
+        "Nếu nút không hoạt động, hãy mở địa chỉ này trong trình duyệt:"
+    ),
+    "If you did not ask for this, ignore this email: you will receive nothing more.": (
+        "Nếu bạn không yêu cầu, hãy bỏ qua thư này: bạn sẽ không nhận thêm thư nào."
+    ),
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}

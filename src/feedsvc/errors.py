@@ -12,7 +12,10 @@
     │   ├── HTTPStatusError    the server answered an error status (4xx/5xx)
     │   │   └── Gone               410: the source is retired
     │   └── ConnectError       DNS, TCP or TLS failure
-    └── ParseError         the body is not a feed, or is hostile (entity declarations)
+    ├── ParseError         the body is not a feed, or is hostile (entity declarations)
+    └── TokenError         a link token that cannot be trusted (newsletter.tokens)
+        ├── InvalidToken       tampered, truncated, or made for another purpose
+        └── ExpiredToken       genuine but too old for its purpose
 
 Per-source failures are values in a ``PollResult``; these exceptions only travel
 from the stage that detects them to the orchestrator that records them.

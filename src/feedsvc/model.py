@@ -190,7 +190,7 @@ class SubscriberStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     id: int
-    email: str  # normalized: domain lower-cased, IDNA; unique case-insensitively
+    email: str  # normalized by email-validator (domain lower-cased); unique caseless
     status: SubscriberStatus
     categories: tuple[str, ...]
     schedule: str

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from feedsvc.model import Subscriber, SubscriberStatus
 from feedsvc.store.engine import reading, writing
@@ -57,6 +58,24 @@ class SubscriberStore:
         must neither reveal nor reset anything.
         """
         key = email_key(email)
+        try:
+            return self._insert(email, key, categories, schedule, locale, timezone, confirmed, now)
+        except IntegrityError:  # the same address signed up at the same moment elsewhere
+            existing = self.by_email(email)
+            assert existing is not None
+            return existing, False
+
+    def _insert(
+        self,
+        email: str,
+        key: str,
+        categories: Sequence[str],
+        schedule: str,
+        locale: str,
+        timezone: str,
+        confirmed: bool,
+        now: datetime,
+    ) -> tuple[Subscriber, bool]:
         with writing(self._engine) as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
             if row is not None:

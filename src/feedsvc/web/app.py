@@ -22,6 +22,7 @@ from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
 from feedsvc.web.feeds import document_response
+from feedsvc.web.subscribe import Subscriptions
 
 STATIC = Path(__file__).parents[1] / "static"
 
@@ -79,9 +80,10 @@ class Site:
 
 def create_app(config: Config, store: Store) -> Starlette:
     site = Site(config, store)
+    subscriptions = Subscriptions(site)
 
     async def index(request: Request) -> Response:
-        return site.render(request, "web/index.html")
+        return subscriptions.page(request, "web/index.html", form=subscriptions.blank_form())
 
     async def feed(request: Request) -> Response:
         name = request.path_params["name"]
@@ -121,5 +123,6 @@ def create_app(config: Config, store: Store) -> Starlette:
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *subscriptions.routes(),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found})

@@ -32,6 +32,7 @@ from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
     from feedsvc.ingest.poll import Poller
+    from feedsvc.newsletter.deliver import Deliverer, Summary
     from feedsvc.publish.regenerate import Publisher
 
 P = ParamSpec("P")
@@ -508,3 +509,119 @@ def subscribers_export(config_path: Path) -> None:
         click.echo(roster.write_csv(store.subscribers.list()), nl=False)
     finally:
         store.close()
+
+
+@main.group()
+def digest() -> None:
+    """Digest newsletters."""
+
+
+def _schedule(config: Config, name: str) -> str:
+    if name not in config.newsletter.schedules:
+        hint = config_module._did_you_mean(name, list(config.newsletter.schedules))
+        raise click.ClickException(f"unknown schedule {name!r}{hint}")
+    return name
+
+
+def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
+    from feedsvc.ingest.poll import process_owner
+    from feedsvc.newsletter.deliver import Deliverer, subscriber_links
+    from feedsvc.newsletter.tokens import Tokens
+
+    links = subscriber_links(config, Tokens.from_config(config))
+    return Deliverer(config, store, mailer, links=links, owner=process_owner())
+
+
+@digest.command("send")
+@click.argument("schedule")
+@click.option("--dry-run", is_flag=True, help="Show who would get what; send and write nothing.")
+@config_option
+def digest_send(schedule: str, dry_run: bool, config_path: Path) -> None:
+    """Build and send this period's digests of SCHEDULE now."""
+    from feedsvc.newsletter.mail import create_mailer
+
+    config = load_config(config_path)
+    _schedule(config, schedule)
+    store = open_store(config)
+    try:
+        if dry_run:
+            _print_dry_run(config, store, schedule)
+            return
+        mailer = create_mailer(config)
+        deliverer = _deliverer(config, store, mailer)
+        plan = deliverer.plan(schedule)
+        summary = asyncio.run(_send(deliverer, mailer, schedule))
+    finally:
+        store.close()
+    states = ", ".join(f"{n} {state}" for state, n in sorted(summary.states.items())) or "nothing"
+    out.print(
+        f"{schedule} {plan.period:%Y-%m-%d %H:%M} UTC: {plan.subscribers} subscribers, "
+        f"{plan.created} new deliveries; {states}",
+        markup=False,
+    )
+
+
+async def _send(deliverer: Deliverer, mailer: Any, schedule: str) -> Summary:
+    try:
+        return await deliverer.send(schedule, wait=deliverer.config.mail.retry_delay * 8)
+    finally:
+        await mailer.close()
+
+
+def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
+    from feedsvc.model import SubscriberStatus
+    from feedsvc.newsletter.periods import latest_periods
+
+    previous, period = latest_periods(
+        config.newsletter.schedules[schedule], config.site.timezone, utcnow()
+    )
+    deliverer = _deliverer(config, store, None)
+    last = store.deliveries.last_until(schedule)
+    table = Table("email", "stories", "sections")
+    for subscriber in store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE):
+        since = min(last.get(subscriber.id, previous), period)
+        found = deliverer.digest_for(subscriber, since, period)
+        sections = ", ".join(section.title for section in found.sections)
+        table.add_row(subscriber.email, str(found.count), sections or "(nothing new: no email)")
+    out.print(table)
+    out.print(f"dry run for {schedule} {period:%Y-%m-%d %H:%M} UTC: nothing sent", markup=False)
+
+
+@digest.command("preview")
+@click.argument("schedule")
+@click.argument("email")
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text.")
+@config_option
+def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) -> None:
+    """Print the digest EMAIL would get from SCHEDULE now, without sending it."""
+    from feedsvc.newsletter.periods import latest_periods
+    from feedsvc.newsletter.render import render_digest
+
+    config = load_config(config_path)
+    _schedule(config, schedule)
+    store = open_store(config)
+    try:
+        subscriber = store.subscribers.by_email(email)
+        if subscriber is None:
+            raise click.ClickException(f"no subscriber {email}")
+        previous, period = latest_periods(
+            config.newsletter.schedules[schedule], config.site.timezone, utcnow()
+        )
+        since = min(store.deliveries.last_until(schedule).get(subscriber.id, previous), period)
+        found = _deliverer(config, store, None).digest_for(subscriber, since, period)
+    finally:
+        store.close()
+    if found.empty:
+        out.print(f"nothing new for {subscriber.email} since {since:%Y-%m-%d %H:%M} UTC: no email")
+        return
+    rendered = render_digest(
+        found,
+        config=config,
+        locale=subscriber.locale,
+        timezone=subscriber.timezone,
+        now=utcnow(),
+        categories=subscriber.categories,
+        schedule=schedule,
+    )
+    click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.html if as_html else rendered.text)

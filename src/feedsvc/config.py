@@ -164,6 +164,8 @@ class Mail(_Model):
     concurrency: int = Field(default=4, ge=1, le=100)
     rate_per_second: float = Field(default=20, gt=0)
     lease: Duration = timedelta(minutes=2)  # a claimed delivery unsent this long is taken over
+    retry_delay: Duration = timedelta(minutes=1)  # after a 4xx; doubles with each attempt
+    max_attempts: int = Field(default=5, ge=1, le=50)
     dkim: Dkim | None = None
 
 

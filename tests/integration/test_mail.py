@@ -7,8 +7,12 @@ the server's mailbox must show nothing lost and nothing doubled.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -30,7 +34,7 @@ from feedsvc.newsletter.mail import (
     SmtpMailer,
     create_mailer,
 )
-from tests.smtpserver import HOST, Fault, SmtpServer
+from tests.smtpserver import HOST, Fault, SmtpServer, ThreadedSmtpServer
 
 SENDER = "bantin@example.vn"
 MakeMailer = Callable[..., SmtpMailer]
@@ -346,6 +350,42 @@ async def test_close_says_quit(server: SmtpServer, make_mailer: MakeMailer) -> N
             break
         await asyncio.sleep(0.01)
     assert server.open_connections == 0
+
+
+# -- the test server in a thread and in a process of its own -----------------------------
+
+
+async def test_threaded_server_serves_a_client_on_another_loop(make_mailer: MakeMailer) -> None:
+    with ThreadedSmtpServer() as threaded:
+        threaded.script(Fault.REJECT_AT_RCPT, recipient="nobody@example.vn")
+        mailer = make_mailer(threaded.server)
+        assert (await send(mailer, "an@example.vn")).status is SendStatus.SENT
+        assert (await send(mailer, "nobody@example.vn")).status is SendStatus.PERMANENT
+        await mailer.close()
+        assert threaded.recipients == {"an@example.vn": 1}
+
+
+async def test_server_as_a_process_counts_messages_per_recipient(
+    tmp_path: Path, make_mailer: MakeMailer
+) -> None:
+    command = [sys.executable, "-m", "tests.smtpserver", "--spool", str(tmp_path)]
+    repository = Path(__file__).parents[2]
+    process = subprocess.Popen(command, cwd=repository, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = await asyncio.to_thread(process.stdout.readline)
+        port = int(url.strip().rsplit(":", 1)[1])
+        mailer = SmtpMailer(settings(port), password=None)
+        for recipient in ["an@example.vn", "binh@example.vn", "an@example.vn"]:
+            assert (await send(mailer, recipient)).status is SendStatus.SENT
+        await mailer.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        summary, _ = await asyncio.to_thread(process.communicate, timeout=10)
+    counts = json.loads(summary)
+    assert counts["recipients"] == {"an@example.vn": 2, "binh@example.vn": 1}
+    assert counts["connections"] == 1
+    assert len(list(tmp_path.glob("*.eml"))) == 3
 
 
 # -- outbox ------------------------------------------------------------------------------

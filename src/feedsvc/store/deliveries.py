@@ -83,17 +83,28 @@ class DeliveryStore:
             return len(conn.execute(statement.returning(deliveries.c.id), rows).all())
 
     def last_until(self, schedule: str) -> dict[int, datetime]:
-        """Per subscriber, where the last digest of ``schedule`` that went out (or had
-        nothing to send) ended: the next one starts there. Failed ones do not count,
-        so their entries come again in the next digest rather than being lost."""
-        query = (
+        """Per subscriber, where their next digest of ``schedule`` starts.
+
+        That is where the last digest that went out (or had nothing to send)
+        ended. Failed ones do not count: their entries come again in the next
+        digest rather than being lost, so a subscriber whose every digest failed
+        starts where the first one did.
+        """
+        closed = (
             select(deliveries.c.subscriber_id, func.max(deliveries.c.until))
             .where(deliveries.c.schedule == schedule)
             .where(deliveries.c.state.in_(_CLOSED))
             .group_by(deliveries.c.subscriber_id)
         )
+        first = (
+            select(deliveries.c.subscriber_id, func.min(deliveries.c.since))
+            .where(deliveries.c.schedule == schedule)
+            .group_by(deliveries.c.subscriber_id)
+        )
         with reading(self._engine) as conn:
-            return {subscriber_id: until for subscriber_id, until in conn.execute(query)}
+            starts = {subscriber: since for subscriber, since in conn.execute(first)}
+            starts.update({subscriber: until for subscriber, until in conn.execute(closed)})
+        return starts
 
     def claim(
         self,

@@ -148,7 +148,8 @@ async def test_each_smtp_outcome_ends_in_the_right_state(
         "after@example.vn": 1,  # the drop after its 250 did not cause a resend
     }
     bounced = store.subscribers.get(ids["reject"])
-    assert bounced is not None and bounced.bounce_count == 1
+    assert bounced is not None
+    assert bounced.bounce_count == 1
     assert store.subscribers.get(quiet) is not None
     again = deliverer(config, store, create_mailer(config))
     assert again.plan("daily").created == 0  # the period exists: nothing planned twice

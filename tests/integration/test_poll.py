@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from feedsvc import config as config_module
 from feedsvc.config import Config
-from feedsvc.ingest.poll import Poller, parse_pool
+from feedsvc.ingest.poll import Poller
+from feedsvc.ingest.pool import parse_pool
 from feedsvc.model import PollResult, SourceStatus
 from feedsvc.store import Store
 from feedsvc.store.schema import entries

@@ -1,8 +1,8 @@
 """Polling: claim sources, then fetch -> parse -> store each one.
 
 ``Poller.poll_source`` is the whole pipeline for one source and reads as its
-steps. Parsing runs in a process pool so that both cores work while the event
-loop keeps fetching; the store runs in a thread so a write never stalls the
+steps. Parsing runs in a process pool (``ingest.pool``) so that both cores work while
+the event loop keeps fetching; the store runs in a thread so a write never stalls the
 fetches in flight. One source's failure is a ``PollResult`` value, never an
 exception that stops the others.
 """
@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
-import signal
 import socket
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
 from types import TracebackType
 
@@ -27,6 +25,7 @@ from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.ingest import outcome
 from feedsvc.ingest.fetch import Fetcher, FetchPolicy
 from feedsvc.ingest.parse import parse_feed
+from feedsvc.ingest.pool import parse_pool
 from feedsvc.model import FetchResult, ParsedFeed, PollResult, Source, utcnow
 from feedsvc.store import Store
 
@@ -49,22 +48,6 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
-def parse_pool() -> ProcessPoolExecutor:
-    """Worker processes for parsing, started from a clean forkserver (we have threads)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["feedsvc.ingest.parse"])
-    return ProcessPoolExecutor(
-        max_workers=os.cpu_count() or 2, mp_context=context, initializer=_ignore_stop_signals
-    )
-
-
-def _ignore_stop_signals() -> None:
-    """Workers leave stopping to their parent: Ctrl-C reaches the whole process group,
-    and a worker killed mid-parse would fail a source the parent is about to finish."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 class Poller:
     """Polls sources for one process; an async context manager owning its HTTP session."""
 
@@ -84,6 +67,7 @@ class Poller:
         self._pool = pool
         self._own_pool = pool is None
         self._fetcher = Fetcher(fetch_policy(config), concurrency=config.fetch.concurrency)
+        self._unchanged: list[tuple[str, dict[str, object]]] = []
 
     async def __aenter__(self) -> Poller:
         await self._fetcher.__aenter__()
@@ -128,14 +112,31 @@ class Poller:
         )
         if on_claimed:
             on_claimed(len(claimed))
+        # At most `concurrency` sources between fetch and store: a body waiting for a
+        # parse worker is held in memory, and fetching outruns parsing.
+        slots = asyncio.Semaphore(self.config.fetch.concurrency)
 
         async def run(source: Source) -> PollResult:
-            result = await self.poll_source(source)
+            async with slots:
+                result = await self.poll_source(source)
             if on_result:
                 on_result(result)
             return result
 
-        return list(await asyncio.gather(*(run(source) for source in claimed)))
+        try:
+            return list(await asyncio.gather(*(run(source) for source in claimed)))
+        finally:
+            await self._flush_unchanged()
+
+    async def _flush_unchanged(self) -> None:
+        """Record every 304/same-body outcome of the poll in one transaction.
+
+        Most polls of most sources change nothing; writing those rows one
+        transaction each cost more than the requests themselves.
+        """
+        unchanged, self._unchanged = self._unchanged, []
+        if unchanged:
+            await asyncio.to_thread(self.store.sources.record_many, unchanged)
 
     async def poll_source(self, source: Source) -> PollResult:
         """Fetch, parse and store one claimed source; failures become the result's error."""
@@ -165,7 +166,7 @@ class Poller:
             values = outcome.succeeded(
                 source, fetched, None, body_hash=body_hash, interval=interval, now=now
             )
-            await asyncio.to_thread(self.store.sources.record, source.id, values)
+            self._unchanged.append((source.id, values))
             return PollResult(source.id, status)
         assert fetched.body is not None
         loop = asyncio.get_running_loop()

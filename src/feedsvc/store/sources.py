@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from feedsvc.model import Source, SourceStatus
 from feedsvc.store.engine import reading, writing
@@ -141,6 +141,24 @@ class SourceStore:
         """Record an outcome that stored no entries (an error, a 304) in its own transaction."""
         with writing(self._engine) as conn:
             self.release(conn, source_id, values)
+
+    def record_many(self, outcomes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Record many outcomes (and release their leases) in one transaction."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for source_id, values in outcomes:
+            columns = tuple(sorted(values))
+            by_columns.setdefault(columns, []).append({"_id": source_id, **values})
+        with writing(self._engine) as conn:
+            for columns, rows in by_columns.items():
+                statement = (
+                    update(sources)
+                    .where(sources.c.id == bindparam("_id"))
+                    .values(
+                        {name: bindparam(name) for name in columns}
+                        | {"lease_owner": None, "lease_until": None}
+                    )
+                )
+                conn.execute(statement, rows)
 
     def list(self, ids: Sequence[str] | None = None) -> list[Source]:
         """Every source (or those named), with its number of stored entries."""

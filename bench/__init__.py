@@ -1,0 +1,1 @@
+"""Benchmarks of feedsvc: `python -m bench [--quick] [NAME ...]`, or `make bench`."""

@@ -1,0 +1,132 @@
+"""kill -9 in the middle of sending digests, then the same command again: every
+subscriber gets their digest, and at most the messages inside an SMTP transaction
+at the kill (mail.concurrency of them) arrive twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from feedsvc import config as config_module
+from feedsvc.model import ParsedEntry, ParsedFeed, utcnow
+from feedsvc.newsletter.periods import latest_periods
+from feedsvc.publish.regenerate import Publisher
+from feedsvc.store import Store
+
+SUBSCRIBERS = 300
+CONCURRENCY = 4
+
+
+def start_smtp(spool: Path) -> tuple[subprocess.Popen[str], int]:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.smtpserver", "--delay-ms", "15", "--spool", str(spool)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()  # smtp://127.0.0.1:PORT
+    return server, int(url.rsplit(":", 1)[1])
+
+
+def prepare(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"""\
+site:
+  title: "Báo Hà Tĩnh — Bản tin"
+  base_url: "https://bantin.example.vn"
+sources:
+  - id: xa-hoi
+    url: "https://baohatinh.vn/rss/xa-hoi.rss"
+    categories: [xa-hoi]
+categories:
+  - id: xa-hoi
+    title: "Xã hội"
+newsletter:
+  from: "Bản tin Hà Tĩnh <bantin@example.vn>"
+mail:
+  backend: smtp
+  smtp: {{host: 127.0.0.1, port: {port}, starttls: false}}
+  concurrency: {CONCURRENCY}
+  rate_per_second: 1000
+  lease: 2s
+""",
+        encoding="utf-8",
+    )
+    config = config_module.load(path)
+    store = Store.open(config.database_url)
+    _, period = latest_periods("0 7 * * *", "Asia/Ho_Chi_Minh", utcnow())
+    seen = period - timedelta(hours=1)
+    store.sources.sync([("xa-hoi", "https://baohatinh.vn/rss/xa-hoi.rss")], seen)
+    [source] = store.sources.list()
+    items = tuple(
+        ParsedEntry(
+            identity=f"tin-{n}",
+            title=f"Tin {n}: Hà Tĩnh",
+            link=f"https://baohatinh.vn/{n}.html",
+            published=seen,
+            content_hash=str(n),
+        )
+        for n in range(5)
+    )
+    stored = store.entries.apply(source, ParsedFeed("Báo", None, items), {}, seen)
+    Publisher(config, store).file(list(stored.new_ids))
+    for n in range(SUBSCRIBERS):
+        store.subscribers.add(
+            f"reader{n}@example.vn",
+            categories=["xa-hoi"],
+            schedule="daily",
+            locale="vi",
+            timezone="Asia/Ho_Chi_Minh",
+            confirmed=True,
+            now=seen - timedelta(days=3),
+        )
+    store.close()
+    return path
+
+
+def received(spool: Path) -> int:
+    log = spool / "received.jsonl"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_kill_9_mid_send_then_again_delivers_each_digest_once(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    server, port = start_smtp(spool)
+    try:
+        config = prepare(tmp_path, port)
+        command = [
+            sys.executable,
+            "-m",
+            "feedsvc",
+            "digest",
+            "send",
+            "daily",
+            "--config",
+            str(config),
+        ]
+        sender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sender.send_signal(signal.SIGKILL)
+        sender.wait()
+        at_kill = received(spool)
+        assert 0 < at_kill < SUBSCRIBERS  # killed mid-send
+        time.sleep(2.5)  # the dead process's leases expire (mail.lease: 2s)
+        again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    counts = json.loads(output.strip().splitlines()[-1])["recipients"]
+    expected = {f"reader{n}@example.vn" for n in range(SUBSCRIBERS)}
+    assert set(counts) == expected  # nobody skipped
+    doubled = {address: n for address, n in counts.items() if n > 1}
+    assert len(doubled) <= CONCURRENCY, doubled  # only those in flight at the kill
+    assert all(n == 2 for n in doubled.values())

@@ -149,3 +149,18 @@ def test_sync_follows_config(store: Store) -> None:
     assert (by_id["a"].url, by_id["a"].status) == ("https://x.vn/a2.xml", SourceStatus.NEW)
     assert by_id["b"].active is False
     assert [s.id for s in store.sources.claim("p", NOW, timedelta(minutes=1))] == ["a"]
+
+
+def test_retention_purges_old_entries_but_keeps_each_feed_full(store: Store) -> None:
+    add_source(store)
+    [source] = store.sources.list()
+    old = [entry(n, published=NOW - timedelta(days=200 + n)) for n in range(1, 6)]
+    store.entries.apply(source, feed(*old), {}, NOW - timedelta(days=200))
+    store.entries.apply(source, feed(entry(0)), {}, NOW)
+    ids = {row.identity: row.id for row in stored(store)}
+    store.categories.assign({ids["https://baohatinh.vn/tin-5.html"]: ["quiet"]})
+    purged = store.entries.purge(NOW - timedelta(days=90), keep_per_feed=2)
+    left = [row.identity for row in stored(store)]
+    # Kept: the two newest overall (tin-0, tin-1) and the quiet category's only entry.
+    assert sorted(left) == sorted(f"https://baohatinh.vn/tin-{n}.html" for n in (0, 1, 5))
+    assert purged == 3

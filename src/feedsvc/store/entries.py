@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from feedsvc.model import ParsedEntry, ParsedFeed, Source, StoreOutcome
 from feedsvc.store.engine import reading, writing
-from feedsvc.store.schema import entries
+from feedsvc.store.schema import entries, entry_categories
 from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
@@ -92,6 +92,31 @@ class EntryStore:
             new_ids=tuple(new_ids),
             updated_ids=tuple(entry_id for entry_id, _ in edited),
         )
+
+    def purge(self, before: datetime, keep_per_feed: int) -> int:
+        """Delete entries first seen before ``before``, except each feed's newest
+        ``keep_per_feed`` (a quiet category keeps its feed full). Returns how many."""
+        newest = func.coalesce(entries.c.published_at, entries.c.first_seen_at).desc()
+        with writing(self._engine) as conn:
+            keep = set(
+                conn.execute(select(entries.c.id).order_by(newest).limit(keep_per_feed)).scalars()
+            )
+            categories = conn.execute(select(entry_categories.c.category_id).distinct()).scalars()
+            for category in list(categories):
+                filed = (
+                    select(entries.c.id)
+                    .join(entry_categories, entry_categories.c.entry_id == entries.c.id)
+                    .where(entry_categories.c.category_id == category)
+                    .order_by(newest)
+                    .limit(keep_per_feed)
+                )
+                keep.update(conn.execute(filed).scalars())
+            old = select(entries.c.id).where(entries.c.first_seen_at < before)
+            doomed = [entry_id for entry_id in conn.execute(old).scalars() if entry_id not in keep]
+            for start in range(0, len(doomed), 1000):
+                batch = doomed[start : start + 1000]
+                conn.execute(delete(entries).where(entries.c.id.in_(batch)))
+        return len(doomed)
 
     def count(self, source_id: str | None = None) -> int:
         query = select(func.count()).select_from(entries)

@@ -1,0 +1,130 @@
+"""`feedsvc run` as an operator runs it: a real process polls a local feed server,
+serves the feeds, sends a digest on its schedule to a local SMTP server, and exits
+0 on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.feedserver import ThreadedFeedServer
+from tests.smtpserver import ThreadedSmtpServer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return bytes(response.read())
+
+
+def wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def fresh_feed() -> str:
+    now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    items = "".join(
+        f"<item><title>Trẻ em Hà Tĩnh: tin {n}</title>"
+        f"<link>https://baohatinh.vn/tin-{n}.html</link><pubDate>{now}</pubDate></item>"
+        for n in range(5)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Xã hội</title><link>https://baohatinh.vn/</link><description>x</description>"
+        f"{items}</channel></rss>"
+    )
+
+
+def test_run_polls_serves_sends_and_stops_cleanly(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    root.mkdir()
+    with ThreadedFeedServer(root) as feeds, ThreadedSmtpServer() as smtp:
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"""\
+site:
+  title: "Báo Hà Tĩnh — Bản tin"
+  base_url: "http://127.0.0.1:{port}"
+http:
+  port: {port}
+fetch:
+  allow_private_networks: true
+  interval: 1h
+sources:
+  - id: xa-hoi
+    url: "{feeds.url("/feeds/xa-hoi.rss")}"
+    categories: [xa-hoi]
+categories:
+  - id: xa-hoi
+    title: "Xã hội"
+newsletter:
+  from: "Bản tin Hà Tĩnh <bantin@example.vn>"
+  schedules:
+    minutely: "* * * * *"
+  default_schedule: minutely
+mail:
+  backend: smtp
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, starttls: false}}
+""",
+            encoding="utf-8",
+        )
+        command = [sys.executable, "-m", "feedsvc"]
+        subprocess.run(
+            [
+                *command,
+                "subscribers",
+                "add",
+                "an@example.vn",
+                "--confirmed",
+                "--config",
+                str(config),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        feeds.write("xa-hoi.rss", fresh_feed())  # dated now: news, not a new source's backlog
+        service = subprocess.Popen(
+            [*command, "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(
+                lambda: b"Tr\xe1\xba\xbb em" in get(f"{base}/feeds/xa-hoi.rss"), 30, "the feed"
+            )
+            assert json.loads(get(f"{base}/healthz"))["status"] == "ok"
+            wait_for(lambda: smtp.recipients.get("an@example.vn"), 75, "the digest")
+            started = time.monotonic()
+            service.send_signal(signal.SIGTERM)
+            code = service.wait(timeout=30)
+            stopped_in = time.monotonic() - started
+        finally:
+            if service.poll() is None:
+                service.kill()
+            log = service.communicate()[1] if service.stderr else ""
+    assert code == 0, log
+    assert stopped_in < 15
+    assert smtp.recipients["an@example.vn"] == 1
+    assert "polled source=xa-hoi status=updated new=5" in log
+    assert "stopped" in log

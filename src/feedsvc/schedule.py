@@ -15,13 +15,17 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from starlette.applications import Starlette
 
+from feedsvc import config as config_module
 from feedsvc.config import Config
+from feedsvc.errors import ConfigError
 from feedsvc.ingest.poll import Poller, process_owner
 from feedsvc.model import utcnow
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
@@ -29,12 +33,13 @@ from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
-from feedsvc.web.app import create_app
+from feedsvc.web.app import Site, create_app
 
 log = logging.getLogger("feedsvc.service")
 
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
+RELOAD_CHECK_SECONDS = 2
 MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
 
 
@@ -46,10 +51,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def http_server(config: Config, store: Store, *, embedded: bool = True) -> uvicorn.Server:
+def http_server(
+    config: Config, store: Store, *, embedded: bool = True, app: Starlette | None = None
+) -> uvicorn.Server:
     """uvicorn serving the app; ``embedded`` leaves SIGINT/SIGTERM to the caller."""
     settings = uvicorn.Config(
-        create_app(config, store),
+        app or create_app(config, store),
         host=config.http.host,
         port=config.http.port,
         log_config=None,
@@ -64,78 +71,97 @@ class Service:
     """One process of the service: HTTP, polling, publishing, digests, retention.
 
     Every job's work is claimed in the database, so any number of these
-    processes can run against one PostgreSQL (DESIGN.md, invariant 2).
+    processes can run against one PostgreSQL (DESIGN.md, invariant 2). The jobs
+    read the current parts (``self.poller``, ``self.deliverer``…) when they run,
+    so a reload of config.yaml swaps the parts and the jobs follow.
     """
 
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
-        self.publisher = Publisher(config, store)
         self.owner = process_owner()
+        self.publisher = Publisher(config, store)
         self._stop = asyncio.Event()
         self._busy: dict[str, asyncio.Lock] = {}
+        self._stamp = _stamp(config.path)
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def run(self) -> None:
         """Run until SIGINT or SIGTERM, then let the jobs in flight finish."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload(forced=True)))
         changed = await asyncio.to_thread(self.publisher.publish_all, utcnow())
         await self.publisher.announce(changed)
-        server = http_server(self.config, self.store)
+        app = create_app(self.config, self.store)
+        self.site: Site = app.state.site
+        server = http_server(self.config, self.store, app=app)
         serving = asyncio.create_task(server.serve())
-        mailer = create_mailer(self.config)
-        links = subscriber_links(self.config, Tokens.from_config(self.config))
-        deliverer = Deliverer(self.config, self.store, mailer, links=links, owner=self.owner)
-        async with Poller(self.config, self.store, owner=self.owner) as poller:
-            await asyncio.to_thread(poller.sync_sources)
-            scheduler = self._scheduler(poller, deliverer)
-            scheduler.start()
-            log.info("started", extra={"fields": self._summary()})
-            await self._once("poll", self._poll, poller)
-            for name in self.config.newsletter.schedules:  # a period missed while down
-                await self._once(f"digest-{name}", self._digest, deliverer, name)
-            await self._stop.wait()
-            scheduler.shutdown(wait=False)
-            for lock in self._busy.values():  # let the jobs in flight finish
-                async with lock:
-                    pass
-        await mailer.close()
+        self.mailer = create_mailer(self.config)
+        self.deliverer = self._deliverer(self.config)
+        self.poller = await self._start_poller(self.config)
+        self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
+        self._add_jobs()
+        self.scheduler.start()
+        log.info("started", extra={"fields": self._summary()})
+        await self._once("poll", self._poll)
+        await self._catch_up()
+        await self._stop.wait()
+        self.scheduler.shutdown(wait=False)
+        for lock in list(self._busy.values()):  # let the jobs in flight finish
+            async with lock:
+                pass
+        await self.poller.__aexit__(None, None, None)
+        await self.mailer.close()
         server.should_exit = True
         await serving
         log.info("stopped")
 
-    def _scheduler(self, poller: Poller, deliverer: Deliverer) -> AsyncIOScheduler:
+    async def _start_poller(self, config: Config) -> Poller:
+        poller = Poller(config, self.store, owner=self.owner)
+        await poller.__aenter__()
+        await asyncio.to_thread(poller.sync_sources)
+        return poller
+
+    def _deliverer(self, config: Config) -> Deliverer:
+        links = subscriber_links(config, Tokens.from_config(config))
+        return Deliverer(config, self.store, self.mailer, links=links, owner=self.owner)
+
+    async def _catch_up(self) -> None:
+        """Plan and send each schedule's latest period: one missed while the service
+        was down goes out now, once (its delivery rows are unique)."""
+        for name in self.config.newsletter.schedules:
+            await self._once(f"digest-{name}", self._digest, name)
+
+    def _add_jobs(self) -> None:
         """The jobs. Cron jobs may run late (a busy or restarting process) rather than be
         skipped: APScheduler drops a job more than 1 s late unless told otherwise."""
-        scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
-        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE}
-        scheduler.add_job(
+        add = self.scheduler.add_job
+        common = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE,
+            "replace_existing": True,
+        }
+        add(
             self._once,
             "interval",
-            args=["poll", self._poll, poller],
+            args=["poll", self._poll],
             seconds=POLL_TICK_SECONDS,
             id="poll",
             **common,
         )
-        scheduler.add_job(
+        add(
             self._once,
             "interval",
-            args=["deliveries", self._deliveries, deliverer],
+            args=["deliveries", self._deliveries],
             seconds=DELIVERY_TICK_SECONDS,
             id="deliveries",
             **common,
         )
-        for name, cron in self.config.newsletter.schedules.items():
-            trigger = CronTrigger.from_crontab(cron, timezone=self.config.site.timezone)
-            scheduler.add_job(
-                self._once,
-                trigger,
-                args=[f"digest-{name}", self._digest, deliverer, name],
-                id=f"digest-{name}",
-                **common,
-            )
-        scheduler.add_job(
+        add(self._reload, "interval", seconds=RELOAD_CHECK_SECONDS, id="reload", **common)
+        add(
             self._once,
             "cron",
             args=["retention", self._retention],
@@ -144,7 +170,15 @@ class Service:
             id="retention",
             **common,
         )
-        return scheduler
+        for name, cron in self.config.newsletter.schedules.items():
+            trigger = CronTrigger.from_crontab(cron, timezone=self.config.site.timezone)
+            add(
+                self._once,
+                trigger,
+                args=[f"digest-{name}", self._digest, name],
+                id=f"digest-{name}",
+                **common,
+            )
 
     async def _once(self, job: str, work: Callable[..., Awaitable[None]], *args: Any) -> None:
         """Run ``work`` unless stopping or the same job is still running; log its failure.
@@ -160,18 +194,20 @@ class Service:
             except Exception:
                 log.exception("job failed", extra={"fields": {"job": job}})
 
-    async def _poll(self, poller: Poller) -> None:
-        results = await poller.poll(due_only=True)
+    async def _poll(self) -> None:
+        results = await self.poller.poll(due_only=True)
         changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
         await self.publisher.announce(changed)
 
-    async def _digest(self, deliverer: Deliverer, schedule: str) -> None:
-        await asyncio.to_thread(deliverer.plan, schedule)
-        await deliverer.send(schedule)
+    async def _digest(self, schedule: str) -> None:
+        if schedule not in self.config.newsletter.schedules:
+            return  # removed by a reload since the job was queued
+        await asyncio.to_thread(self.deliverer.plan, schedule)
+        await self.deliverer.send(schedule)
 
-    async def _deliveries(self, deliverer: Deliverer) -> None:
+    async def _deliveries(self) -> None:
         """Retries that fell due, and deliveries a dead process left behind."""
-        await deliverer.send()
+        await self.deliverer.send()
 
     async def _retention(self) -> None:
         cutoff = utcnow() - timedelta(days=self.config.retention.days)
@@ -180,6 +216,50 @@ class Service:
         )
         log.info("retention", extra={"fields": {"purged": purged, "before": cutoff.isoformat()}})
 
+    async def _reload(self, forced: bool = False) -> None:
+        """Apply config.yaml if it changed and is valid; otherwise keep running as is."""
+        stamp = _stamp(self.config.path)
+        if (stamp == self._stamp and not forced) or self._stop.is_set():
+            return
+        self._stamp = stamp
+        try:
+            config = await asyncio.to_thread(config_module.load, self.config.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config rejected", extra={"fields": {"problem": problem}})
+            log.error("config rejected: still running the previous configuration")
+            return
+        async with self._busy.setdefault("poll", asyncio.Lock()):
+            await self._apply(config)
+
+    async def _apply(self, config: Config) -> None:
+        """Swap every part to ``config`` at once, between two polls."""
+        old = self.config
+        if (config.http.host, config.http.port) != (old.http.host, old.http.port):
+            log.warning("config: http.host/http.port changes need a restart to apply")
+        if config.mail != old.mail:
+            await self.mailer.close()
+            self.mailer = create_mailer(config)
+        poller = await self._start_poller(config)
+        await self.poller.__aexit__(None, None, None)
+        self.poller = poller
+        self.config = config
+        self.deliverer = self._deliverer(config)
+        self.publisher = Publisher(config, self.store)
+        self.site.use(config)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest-"):
+                job.remove()
+        self._add_jobs()
+        changed = await asyncio.to_thread(self.publisher.publish_all, utcnow())
+        await self.publisher.announce(changed)
+        log.info("config reloaded", extra={"fields": self._summary()})
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _summary(self) -> dict[str, object]:
         return {
             "sources": len(self.config.sources),
@@ -187,3 +267,12 @@ class Service:
             "http": f"{self.config.http.host}:{self.config.http.port}",
             "owner": self.owner,
         }
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when config.yaml is saved: modification time and size."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

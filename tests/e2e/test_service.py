@@ -128,3 +128,56 @@ mail:
     assert smtp.recipients["an@example.vn"] == 1
     assert "polled source=xa-hoi status=updated new=5" in log
     assert "stopped" in log
+
+
+def test_config_reload_adds_a_source_rejects_a_broken_file_and_recovers(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    root.mkdir()
+    with ThreadedFeedServer(root) as feeds:
+        feeds.write("a.rss", fresh_feed())
+        feeds.write("b.rss", fresh_feed().replace("tin-", "khac-").replace("tin ", "khác "))
+        port = free_port()
+        config = tmp_path / "config.yaml"
+
+        def write(sources: list[str], extra: str = "") -> None:
+            listed = "".join(
+                f'  - id: {name}\n    url: "{feeds.url(f"/feeds/{name}.rss")}"\n'
+                "    categories: [xa-hoi]\n"
+                for name in sources
+            )
+            config.write_text(
+                f'site:\n  title: "Bản tin"\n  base_url: "http://127.0.0.1:{port}"\n'
+                f"http:\n  port: {port}\nfetch:\n  allow_private_networks: true\n"
+                f'categories:\n  - id: xa-hoi\n    title: "Xã hội"\n{extra}sources:\n{listed}',
+                encoding="utf-8",
+            )
+
+        write(["a"])
+        service = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc", "run", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: b"tin-0" in get(f"{base}/feeds/all.json"), 30, "source a")
+            write(["a", "b"])
+            wait_for(lambda: b"khac-0" in get(f"{base}/feeds/all.json"), 30, "the added source b")
+            config.write_text(config.read_text() + "fetch:\n  timeout: soon\n", encoding="utf-8")
+            time.sleep(3)  # the reload check runs every 2 s
+            assert json.loads(get(f"{base}/healthz"))["status"] == "ok"  # still serving
+            write(["b"], extra="retention:\n  days: 30\n")
+            wait_for(lambda: json.loads(get(f"{base}/healthz"))["status"] == "ok", 10, "health")
+            time.sleep(3)
+            service.send_signal(signal.SIGTERM)
+            assert service.wait(timeout=30) == 0
+        finally:
+            if service.poll() is None:
+                service.kill()
+            log = service.communicate()[1]
+    assert (
+        f"{config}:15: fetch.timeout: invalid duration 'soon'" in log
+        or "duplicate key 'fetch'" in log
+    )
+    assert "config rejected: still running the previous configuration" in log
+    assert log.count("config reloaded") == 2

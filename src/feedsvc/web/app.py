@@ -31,7 +31,6 @@ class Site:
     """What the handlers share: the configuration, the store, the templates."""
 
     def __init__(self, config: Config, store: Store) -> None:
-        self.config = config
         self.store = store
         self.templates = Environment(
             loader=PackageLoader("feedsvc", "templates"),
@@ -39,6 +38,11 @@ class Site:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.use(config)
+
+    def use(self, config: Config) -> None:
+        """Serve with ``config`` from now on (config.yaml was reloaded)."""
+        self.config = config
         intervals = [config.source_interval(s).total_seconds() for s in config.sources]
         self.max_age = int(min(intervals, default=config.fetch.interval.total_seconds()))
 
@@ -88,7 +92,7 @@ def create_app(config: Config, store: Store) -> Starlette:
     async def feed(request: Request) -> Response:
         name = request.path_params["name"]
         category, _, fmt = name.rpartition(".")
-        known = {"all", *(c.id for c in config.categories)}
+        known = {"all", *(c.id for c in site.config.categories)}
         if category not in known or fmt not in site.formats:
             return site.render(request, "web/not_found.html", status=404)
         document = await run_in_threadpool(store.documents.get, name)
@@ -125,4 +129,6 @@ def create_app(config: Config, store: Store) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *subscriptions.routes(),
     ]
-    return Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app.state.site = site
+    return app

@@ -106,13 +106,17 @@ class Subscriptions:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.config: Config = site.config
         self.store: Store = site.store
         self.tokens = Tokens.from_config(site.config)
         self.per_address = SlidingWindow(*PER_ADDRESS)
         self.per_client = SlidingWindow(*PER_CLIENT)
         self.secure_cookie = site.config.site.base_url.startswith("https:")
         self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def config(self) -> Config:
+        """The site's configuration, which a reload of config.yaml may replace."""
+        return self.site.config
 
     def routes(self) -> list[Route]:
         return [

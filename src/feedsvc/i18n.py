@@ -100,6 +100,48 @@ VI: dict[str, str] = {
         "Chúng tôi nhận được nhiều lượt đăng ký từ đây trong thời gian ngắn. "
         "Vui lòng thử lại sau một giờ."
     ),
+    # web: the operator's status page (web/status.py, templates/web/status.html)
+    "Service status": "Tình trạng dịch vụ",
+    "Scheduler": "Bộ lập lịch",
+    "running": "đang chạy",
+    "not running": "không chạy",
+    "Last poll": "Lần lấy tin gần nhất",
+    "never": "chưa có",
+    "Times are in {timezone}.": "Giờ theo múi giờ {timezone}.",
+    "The status page is on, but {variable} is not set: "
+    "set it in the service's environment and restart.": (
+        "Trang tình trạng đã được bật nhưng biến môi trường {variable} chưa được đặt: "
+        "hãy đặt biến này cho dịch vụ rồi khởi động lại."
+    ),
+    "This page needs the status token.": "Trang này cần mã truy cập trang tình trạng.",
+    "Status token": "Mã truy cập",
+    "Open": "Mở",
+    "Sources": "Nguồn lấy tin",
+    "Source": "Nguồn",
+    "Status": "Trạng thái",
+    "Address": "Địa chỉ",
+    "Last error": "Lỗi gần nhất",
+    "Errors": "Số lỗi",
+    "Last polled": "Lấy tin lần cuối",
+    "Next poll": "Lấy tin lần tới",
+    "Entries": "Số tin",
+    "removed from config.yaml": "đã bỏ khỏi config.yaml",
+    "Warning": "Cảnh báo",
+    "No sources.": "Chưa có nguồn nào.",
+    "Deliveries": "Lượt gửi bản tin",
+    "State": "Trạng thái",
+    "Count": "Số lượng",
+    "New": "Mới",
+    "OK": "Bình thường",
+    "Error": "Lỗi",
+    "Backing off": "Tạm giãn lịch",
+    "Retired (410 Gone)": "Đã ngừng (410 Gone)",
+    "Waiting": "Đang chờ",
+    "Sending": "Đang gửi",
+    "Sent": "Đã gửi",
+    "Failed": "Thất bại",
+    "Unknown outcome": "Không rõ kết quả",
+    "Nothing new": "Không có tin mới",
     # email: digest (newsletter/render.py, templates/email/)
     "{n} new story": "{n} tin mới",
     "{n} new stories": "{n} tin mới",

@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 
 from feedsvc import config as config_module
+from feedsvc import metrics
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError
 from feedsvc.ingest.poll import Poller, process_owner
@@ -40,7 +41,8 @@ log = logging.getLogger("feedsvc.service")
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
 RELOAD_CHECK_SECONDS = 2
-MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
+MISFIRE_GRACE = 6 * 3600
+STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -104,19 +106,38 @@ class Service:
         self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
         self._add_jobs()
         self.scheduler.start()
+        metrics.scheduler_started()
         log.info("started", extra={"fields": self._summary()})
         await self._once("poll", self._poll)
         await self._catch_up()
         await self._stop.wait()
-        self.scheduler.shutdown(wait=False)
-        for lock in list(self._busy.values()):  # let the jobs in flight finish
-            async with lock:
-                pass
+        await self._drain()
         await self.poller.__aexit__(None, None, None)
         await self.mailer.close()
         server.should_exit = True
         await serving
         log.info("stopped")
+
+    async def _drain(self) -> None:
+        """Stop claiming work and let what is in flight finish, within STOP_GRACE.
+
+        What does not finish in time keeps its lease in the database and is taken
+        over when the lease expires: by another process, or this one restarted.
+        """
+        self.scheduler.pause()
+        self.deliverer.stopping = True  # ends its send loop after the current batch
+
+        async def jobs_done() -> None:
+            for lock in list(self._busy.values()):
+                async with lock:
+                    pass
+
+        try:
+            await asyncio.wait_for(jobs_done(), STOP_GRACE)
+        except TimeoutError:
+            log.warning("stopping before jobs in flight finished; their leases will expire")
+        self.scheduler.shutdown(wait=False)
+        metrics.scheduler_stopped()
 
     async def _start_poller(self, config: Config) -> Poller:
         poller = Poller(config, self.store, owner=self.owner)

@@ -20,6 +20,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from types import TracebackType
 
+from feedsvc import metrics
 from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.ingest import outcome
@@ -143,9 +144,10 @@ class Poller:
         settings = self.config.source(source.id)
         now = self.clock()
         try:
-            fetched = await self._fetcher.fetch(
-                source.url, etag=source.etag, last_modified=source.last_modified, now=now
-            )
+            with metrics.FETCH_SECONDS.time():
+                fetched = await self._fetcher.fetch(
+                    source.url, etag=source.etag, last_modified=source.last_modified, now=now
+                )
             result = await self._store(source, settings, fetched, now)
         except FeedsvcError as error:
             result = await self._fail(source, settings, error, now)
@@ -154,6 +156,7 @@ class Poller:
             internal = FeedsvcError(f"internal error: {type(error).__name__}: {error}")
             result = await self._fail(source, settings, internal, now)
         _log(result)
+        metrics.count_poll(result)
         return result
 
     async def _store(

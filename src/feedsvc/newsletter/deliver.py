@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
+from feedsvc import metrics
 from feedsvc.config import Config
 from feedsvc.model import Delivery, DeliveryState, Digest, Filed, Subscriber, SubscriberStatus
 from feedsvc.model import utcnow as _utcnow
@@ -114,6 +115,7 @@ class Deliverer:
         self.clock = clock
         self.sender = parseaddr(config.newsletter.from_)[1]
         self.domain = self.sender.rpartition("@")[2] or "localhost"
+        self.stopping = False  # set by the service on SIGTERM: finish the batch, claim no more
         self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
@@ -149,7 +151,7 @@ class Deliverer:
         deadline = self.clock() + wait
         limit = self.config.mail.concurrency * 4
         lease = self.config.mail.lease
-        while True:
+        while not self.stopping:
             batch = await asyncio.to_thread(
                 self.store.deliveries.claim,
                 self.owner,
@@ -165,6 +167,7 @@ class Deliverer:
             if due is None or due > deadline:
                 return summary
             await asyncio.sleep(max(0.0, (due - self.clock()).total_seconds()) + 0.01)
+        return summary
 
     async def _send_batch(self, batch: list[Delivery], summary: Summary) -> None:
         slots = asyncio.Semaphore(self.config.mail.concurrency)
@@ -200,6 +203,7 @@ class Deliverer:
         retry_at = now + self.config.mail.retry_delay * 2 ** (delivery.attempts - 1)
         await asyncio.to_thread(self.store.deliveries.retry, delivery.id, result.detail, retry_at)
         log.info("retry", extra={"fields": {"delivery": delivery.id, "error": result.detail}})
+        metrics.count_delivery("retry")
         return DeliveryState.PENDING
 
     async def _finish(
@@ -208,6 +212,7 @@ class Deliverer:
         await asyncio.to_thread(
             self.store.deliveries.finish, delivery.id, state, self.clock(), error
         )
+        metrics.count_delivery(state.value)
         fields: dict[str, object] = {"delivery": delivery.id, "state": state.value}
         if error:
             fields["error"] = error

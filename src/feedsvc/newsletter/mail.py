@@ -61,6 +61,7 @@ from aiosmtplib import (
 )
 from aiosmtplib.protocol import SMTPProtocol
 
+from feedsvc import metrics
 from feedsvc.config import Config, Mail
 from feedsvc.errors import ConfigError
 
@@ -282,7 +283,8 @@ class SmtpMailer:
         connection = await self._idle.get()
         try:
             await self._limiter.wait()
-            return await connection.deliver(envelope)
+            with metrics.SMTP_SECONDS.time():  # the server's time, not our queue or rate limit
+                return await connection.deliver(envelope)
         finally:
             self._idle.put_nowait(connection)
 

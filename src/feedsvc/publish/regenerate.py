@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from feedsvc import metrics
 from feedsvc.classify import Classifier
 from feedsvc.config import Config
 from feedsvc.model import Entry, PollResult
@@ -86,6 +87,7 @@ class Publisher:
             changed += self._store_feed(info, now)
         if changed:
             log.info("regenerated", extra={"fields": {"documents": " ".join(changed)}})
+            metrics.FEEDS_REGENERATED.inc(len(changed))
         return changed
 
     def _store_feed(self, info: FeedInfo, now: datetime) -> list[str]:

@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, select
 
 from feedsvc.model import Enclosure, Entry, Filed
-from feedsvc.store.engine import reading, writing
+from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import entries, entry_categories
 
 _DATE = func.coalesce(entries.c.published_at, entries.c.first_seen_at)
@@ -64,8 +64,8 @@ class CategoryStore:
                 for entry_id, categories in filed.items()
                 for category in categories
             ]
-            if rows:
-                conn.execute(insert(entry_categories), rows)
+            if rows:  # a process reclassifying at the same time may have filed some
+                conn.execute(insert(conn, entry_categories).on_conflict_do_nothing(), rows)
         return touched | {category for categories in filed.values() for category in categories}
 
     def newest(self, category: str | None, limit: int) -> list[Entry]:

@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from feedsvc.model import Delivery, DeliveryState
-from feedsvc.store.engine import reading, writing
+from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import deliveries
 
 _CLOSED = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value, DeliveryState.EMPTY.value)
@@ -74,11 +73,10 @@ class DeliveryStore:
             }
             for subscriber_id, since, until, message_id in windows
         ]
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(deliveries).on_conflict_do_nothing(
-            index_elements=["subscriber_id", "schedule", "period"]
-        )
         with writing(self._engine) as conn:
+            statement = insert(conn, deliveries).on_conflict_do_nothing(
+                index_elements=["subscriber_id", "schedule", "period"]
+            )
             # rowcount is not reliable for executemany; RETURNING lists only inserted rows.
             return len(conn.execute(statement.returning(deliveries.c.id), rows).all())
 

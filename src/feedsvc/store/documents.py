@@ -13,9 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
-from feedsvc.store.engine import reading, writing
+from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import documents, settings
 
 
@@ -49,10 +49,8 @@ class DocumentStore:
             ).scalar_one_or_none()
             if current == etag:
                 return False
-            if current is None:
-                conn.execute(documents.insert().values(name=name, **values))
-            else:
-                conn.execute(update(documents).where(documents.c.name == name).values(**values))
+            upsert = insert(conn, documents).values(name=name, **values)
+            conn.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
         return True
 
     def get(self, name: str) -> Document | None:
@@ -78,8 +76,7 @@ class SettingStore:
 
     def set(self, key: str, value: str) -> None:
         with writing(self._engine) as conn:
-            changed = conn.execute(
-                update(settings).where(settings.c.key == key).values(value=value)
-            ).rowcount
-            if not changed:
-                conn.execute(settings.insert().values(key=key, value=value))
+            upsert = insert(conn, settings).values(key=key, value=value)
+            conn.execute(
+                upsert.on_conflict_do_update(index_elements=["key"], set_={"value": value})
+            )

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -68,3 +69,13 @@ def reading(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (one consistent snapshot)."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``/``_do_update``.
+
+    Several processes may write the same row at once (scale-out on PostgreSQL):
+    a plain INSERT would fail the slower one; these let the database decide.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

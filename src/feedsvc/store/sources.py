@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from feedsvc.model import Source, SourceStatus
-from feedsvc.store.engine import reading, writing
+from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import entries, sources
 
 
@@ -62,8 +62,9 @@ class SourceStore:
                 for row in conn.execute(select(sources.c.id, sources.c.config_url))
             }
             for source_id, url in wanted.items():
-                if source_id not in stored:
-                    conn.execute(sources.insert().values(_fresh(source_id, url, now)))
+                if source_id not in stored:  # another process may add it at the same moment
+                    row = _fresh(source_id, url, now)
+                    conn.execute(insert(conn, sources).values(row).on_conflict_do_nothing())
                 elif stored[source_id] != url:
                     conn.execute(
                         update(sources)
@@ -176,6 +177,22 @@ class SourceStore:
             query = query.where(sources.c.id.in_(list(ids)))
         with reading(self._engine) as conn:
             return [to_source(row, row.n) for row in conn.execute(query)]
+
+    def count_by_status(self) -> dict[SourceStatus, int]:
+        """How many active sources are in each status: one GROUP BY, cheap enough per scrape."""
+        query = (
+            select(sources.c.status, func.count())
+            .where(sources.c.active.is_(True))
+            .group_by(sources.c.status)
+        )
+        with reading(self._engine) as conn:
+            return {SourceStatus(status): count for status, count in conn.execute(query)}
+
+    def last_polled_at(self) -> datetime | None:
+        """When any source was last polled (None: never); what /healthz calls the last poll."""
+        with reading(self._engine) as conn:
+            value = conn.execute(select(func.max(sources.c.last_polled_at))).scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
 
 
 def _fresh(source_id: str, url: str, now: datetime) -> dict[str, Any]:

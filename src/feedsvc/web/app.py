@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -22,6 +22,7 @@ from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
 from feedsvc.web.feeds import document_response
+from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
 
 STATIC = Path(__file__).parents[1] / "static"
@@ -111,13 +112,6 @@ def create_app(config: Config, store: Store) -> Starlette:
             return site.render(request, "web/not_found.html", status=404)
         return document_response(request, document, site.max_age)
 
-    async def healthz(request: Request) -> Response:
-        try:
-            await run_in_threadpool(store.ping)
-        except Exception as exc:  # any driver error means the same to a load balancer
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
-
     async def not_found(request: Request, exc: Exception) -> Response:
         return site.render(request, "web/not_found.html", status=404)
 
@@ -125,9 +119,9 @@ def create_app(config: Config, store: Store) -> Starlette:
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
-        Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *subscriptions.routes(),
+        *Operator(site).routes(),  # /healthz, /metrics, /status
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found})
     app.state.site = site

@@ -41,8 +41,8 @@ log = logging.getLogger("feedsvc.service")
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
 RELOAD_CHECK_SECONDS = 2
-MISFIRE_GRACE = 6 * 3600
-STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
+MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
+STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM
 
 
 class EmbeddedServer(uvicorn.Server):

@@ -111,6 +111,8 @@ def test_three_processes_share_the_work_and_survive_a_kill(tmp_path: Path, pg_ur
             for process in processes[1:]:
                 process.send_signal(signal.SIGTERM)
             codes = [process.wait(timeout=60) for process in processes[1:]]
+            for log in logs:
+                log.close()
     assert polled == [1] * SOURCES  # each source once in its interval, by one process
     assert codes == [0, 0], [path.with_suffix(".log").read_text()[-3000:] for path in configs]
     # One digest per subscriber and period (entries polled on both sides of a minute

@@ -181,3 +181,44 @@ def test_config_reload_adds_a_source_rejects_a_broken_file_and_recovers(tmp_path
     )
     assert "config rejected: still running the previous configuration" in log
     assert log.count("config reloaded") == 2
+
+
+def test_a_digest_missed_while_stopped_is_sent_once_on_start(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    root.mkdir()
+    with ThreadedFeedServer(root) as feeds, ThreadedSmtpServer() as smtp:
+        feeds.write("xa-hoi.rss", fresh_feed())
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f'site:\n  title: "Bản tin"\n  base_url: "http://127.0.0.1:{port}"\n'
+            f"http:\n  port: {port}\nfetch:\n  allow_private_networks: true\n  interval: 1h\n"
+            f'sources:\n  - id: xa-hoi\n    url: "{feeds.url("/feeds/xa-hoi.rss")}"\n'
+            '    categories: [xa-hoi]\ncategories:\n  - id: xa-hoi\n    title: "Xã hội"\n'
+            'newsletter:\n  schedules:\n    minutely: "* * * * *"\n  default_schedule: minutely\n'
+            "mail:\n  backend: smtp\n"
+            f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, starttls: false}}\n",
+            encoding="utf-8",
+        )
+        feedsvc = [sys.executable, "-m", "feedsvc"]
+        for args in (["subscribers", "add", "an@example.vn", "--confirmed"], ["poll"]):
+            subprocess.run(
+                [*feedsvc, *args, "--config", str(config)], check=True, capture_output=True
+            )
+        # The service is down while the next minute's digest time passes.
+        time.sleep(61 - time.time() % 60)
+
+        def run_briefly() -> str:
+            service = subprocess.Popen(
+                [*feedsvc, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True
+            )
+            wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz"), 30, "the service")
+            time.sleep(2)  # start-up catch-up runs right after the first poll
+            service.send_signal(signal.SIGTERM)
+            assert service.wait(timeout=30) == 0
+            return service.communicate()[1]
+
+        first = run_briefly()
+        second = run_briefly()  # a restart does not send the period again
+    assert smtp.recipients["an@example.vn"] == 1, first + second
+    assert "state=sent" in first

@@ -52,7 +52,6 @@ import os
 import signal
 import struct
 import sys
-import threading
 import time
 import zlib
 from collections import Counter
@@ -67,6 +66,8 @@ from typing import Self
 import brotli  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from tests._background import InThread
 
 HOST = "127.0.0.1"
 _CONTENT_TYPES = {
@@ -454,80 +455,11 @@ def _trailer(encoding: str, whole: int, rest: int) -> bytes:
     return struct.pack(">I", value)
 
 
-class ThreadedFeedServer:
-    """A `FeedServer` on its own event loop in a background thread.
-
-    For clients that are not on the test's loop: a subprocess (the running
-    service), synchronous code, or a benchmark that must not share a loop.
-    """
+class ThreadedFeedServer(InThread):
+    """A `FeedServer` on its own event loop in a background thread."""
 
     def __init__(self, root: Path, *, port: int = 0) -> None:
-        self.server = FeedServer(root, port=port)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(self.server.start())
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.server.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="feedserver", daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            raise failure[0]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
-
-    @property
-    def requests(self) -> Counter[str]:
-        return self.server.requests
-
-    @property
-    def connections(self) -> int:
-        return self.server.connections
-
-    def url(self, path: str) -> str:
-        return self.server.url(path)
-
-    def headers_for(self, path: str) -> list[Mapping[str, str]]:
-        return self.server.headers_for(path)
-
-    def write(self, name: str, content: bytes | str) -> Path:
-        return self.server.write(name, content)
+        super().__init__(FeedServer(root, port=port), "feedserver")
 
 
 def main() -> None:

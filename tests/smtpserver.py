@@ -73,6 +73,8 @@ from typing import Any, Self
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests._background import InThread
+
 HOST = "127.0.0.1"
 
 # aiosmtpd logs this warning on every successful AUTH, from its own code; with no
@@ -490,65 +492,16 @@ def _cryptography_certificate(cert: Path, key: Path) -> None:
 # -- in a thread, or a process of its own ----------------------------------------------
 
 
-class ThreadedSmtpServer:
+class ThreadedSmtpServer(InThread):
     """An `SmtpServer` on its own event loop in a background thread.
 
-    For clients that are not on the test's loop: a subprocess (``feedsvc digest
-    send``), synchronous code, or a benchmark that must not share a loop. The
+    For a subprocess client (``feedsvc digest send``) or synchronous code. The
     counters and ``messages`` are read from the test's thread; ``script`` may be
     called between sends.
     """
 
     def __init__(self, **options: Any) -> None:
-        self.server = SmtpServer(**options)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = self._loop = asyncio.new_event_loop()
-            try:
-                loop.run_until_complete(self.server.start())
-            except BaseException as exc:  # reported to start()'s caller
-                failure.append(exc)
-                started.set()
-                loop.close()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(self.server.stop())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="smtpserver", daemon=True)
-        self._thread.start()
-        started.wait()
-        if failure:
-            raise failure[0]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __getattr__(self, name: str) -> Any:
-        # port, url, messages, recipients, connections, script, received, ...
-        return getattr(self.server, name)
+        super().__init__(SmtpServer(**options), "smtpserver")
 
 
 def main() -> None:

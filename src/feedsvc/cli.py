@@ -11,7 +11,8 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -62,7 +63,17 @@ def load_config(path: Path) -> Config:
         raise SystemExit(1) from None
 
 
-def open_store(config: Config) -> Store:
+@contextmanager
+def opened_store(config: Config) -> Iterator[Store]:
+    """The migrated store for ``config``, closed afterwards; a one-line error if unreachable."""
+    store = _open_store(config)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _open_store(config: Config) -> Store:
     try:
         return Store.open(config.database_url)
     except Exception as exc:  # SQLAlchemy/driver errors: say where, not how
@@ -127,9 +138,8 @@ def db() -> None:
 def db_upgrade(config_path: Path) -> None:
     """Create the database or migrate it to this version's schema."""
     config = load_config(config_path)
-    store = open_store(config)
-    out.print(f"database {_safe_url(config.database_url)} is up to date", markup=False)
-    store.close()
+    with opened_store(config):
+        out.print(f"database {_safe_url(config.database_url)} is up to date", markup=False)
 
 
 @main.command()
@@ -141,13 +151,10 @@ def poll(source_ids: tuple[str, ...], force: bool, config_path: Path) -> None:
     """Poll sources now (all, or those named) and store what is new."""
     config = load_config(config_path)
     _check_ids(config, source_ids)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         results = asyncio.run(_poll(config, store, list(source_ids) or None, force))
         publisher = _publisher(config, store)
         asyncio.run(publisher.announce(publisher.after_poll(results, utcnow())))
-    finally:
-        store.close()
     _print_results(results)
 
 
@@ -162,13 +169,10 @@ def _publisher(config: Config, store: Store) -> Publisher:
 def publish(config_path: Path) -> None:
     """Regenerate every category feed (after editing categories, say)."""
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         publisher = _publisher(config, store)
         changed = publisher.publish_all(utcnow())
         asyncio.run(publisher.announce(changed))
-    finally:
-        store.close()
     out.print(f"{len(changed)} documents changed: {' '.join(changed) or '-'}", markup=False)
 
 
@@ -179,12 +183,9 @@ def serve(config_path: Path) -> None:
     from feedsvc.schedule import http_server
 
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         _publisher(config, store).publish_all(utcnow())
         asyncio.run(http_server(config, store, embedded=False).serve())
-    finally:
-        store.close()
 
 
 def _check_ids(config: Config, ids: Sequence[str]) -> None:
@@ -260,12 +261,9 @@ def sources() -> None:
 def sources_list(as_json: bool, config_path: Path) -> None:
     """Every source: status, last error, when it was and will be polled."""
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         store.sources.sync([(s.id, s.url) for s in config.sources], utcnow())
         rows = store.sources.list()
-    finally:
-        store.close()
     titles = {source.id: source.title for source in config.sources}
     if as_json:
         click.echo(
@@ -356,11 +354,8 @@ def run(config_path: Path) -> None:
     from feedsvc.schedule import Service
 
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         asyncio.run(Service(config, store).run())
-    finally:
-        store.close()
 
 
 @main.group()
@@ -391,8 +386,7 @@ def subscribers_add(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         subscriber, created = store.subscribers.add(
             signup.email,
             categories=signup.categories,
@@ -402,8 +396,6 @@ def subscribers_add(
             confirmed=confirmed,
             now=utcnow(),
         )
-    finally:
-        store.close()
     if not created:
         raise click.ClickException(f"{signup.email} is already a subscriber ({subscriber.status})")
     out.print(f"added {subscriber.email} ({subscriber.status})", markup=False)
@@ -415,11 +407,8 @@ def subscribers_add(
 def subscribers_list(as_json: bool, config_path: Path) -> None:
     """Every subscriber with status, categories, schedule and language."""
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         everyone = store.subscribers.list()
-    finally:
-        store.close()
     if as_json:
         rows = [
             {
@@ -456,11 +445,8 @@ def subscribers_list(as_json: bool, config_path: Path) -> None:
 def subscribers_remove(email: str, config_path: Path) -> None:
     """Delete a subscriber and their delivery history."""
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         removed = store.subscribers.remove(email)
-    finally:
-        store.close()
     if not removed:
         raise click.ClickException(f"no subscriber {email}")
     out.print(f"removed {email}", markup=False)
@@ -476,9 +462,8 @@ def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
     signups, problems = roster.read_csv(config, file.read())
     for problem in problems:
         err.print(f"{file.name}: {problem}", markup=False)
-    store = open_store(config)
     added = 0
-    try:
+    with opened_store(config) as store:
         now = utcnow()
         for signup in signups:
             _, created = store.subscribers.add(
@@ -491,8 +476,6 @@ def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
                 now=now,
             )
             added += created
-    finally:
-        store.close()
     skipped = len(signups) - added
     out.print(
         f"imported {added}, already present {skipped}, rejected {len(problems)}", markup=False
@@ -504,11 +487,8 @@ def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
 def subscribers_export(config_path: Path) -> None:
     """Print every subscriber as CSV."""
     config = load_config(config_path)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         click.echo(roster.write_csv(store.subscribers.list()), nl=False)
-    finally:
-        store.close()
 
 
 @main.group()
@@ -542,8 +522,7 @@ def digest_send(schedule: str, dry_run: bool, config_path: Path) -> None:
 
     config = load_config(config_path)
     _schedule(config, schedule)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         if dry_run:
             _print_dry_run(config, store, schedule)
             return
@@ -551,8 +530,6 @@ def digest_send(schedule: str, dry_run: bool, config_path: Path) -> None:
         deliverer = _deliverer(config, store, mailer)
         plan = deliverer.plan(schedule)
         summary = asyncio.run(_send(deliverer, mailer, schedule))
-    finally:
-        store.close()
     states = ", ".join(f"{n} {state}" for state, n in sorted(summary.states.items())) or "nothing"
     out.print(
         f"{schedule} {plan.period:%Y-%m-%d %H:%M} UTC: {plan.subscribers} subscribers, "
@@ -599,8 +576,7 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
 
     config = load_config(config_path)
     _schedule(config, schedule)
-    store = open_store(config)
-    try:
+    with opened_store(config) as store:
         subscriber = store.subscribers.by_email(email)
         if subscriber is None:
             raise click.ClickException(f"no subscriber {email}")
@@ -609,8 +585,6 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
         )
         since = min(store.deliveries.last_until(schedule).get(subscriber.id, previous), period)
         found = _deliverer(config, store, None).digest_for(subscriber, since, period)
-    finally:
-        store.close()
     if found.empty:
         out.print(f"nothing new for {subscriber.email} since {since:%Y-%m-%d %H:%M} UTC: no email")
         return

@@ -547,17 +547,18 @@ async def _send(deliverer: Deliverer, mailer: Any, schedule: str) -> Summary:
 
 def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
     from feedsvc.model import SubscriberStatus
+    from feedsvc.newsletter.deliver import Digests
     from feedsvc.newsletter.periods import latest_periods
 
     previous, period = latest_periods(
         config.newsletter.schedules[schedule], config.site.timezone, utcnow()
     )
-    deliverer = _deliverer(config, store, None)
+    digests = Digests(config, store)
     last = store.deliveries.last_until(schedule)
     table = Table("email", "stories", "sections")
     for subscriber in store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE):
         since = min(last.get(subscriber.id, previous), period)
-        found = deliverer.digest_for(subscriber, since, period)
+        found = digests.for_subscriber(subscriber, since, period)
         sections = ", ".join(section.title for section in found.sections)
         table.add_row(subscriber.email, str(found.count), sections or "(nothing new: no email)")
     out.print(table)
@@ -571,6 +572,7 @@ def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
 @config_option
 def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) -> None:
     """Print the digest EMAIL would get from SCHEDULE now, without sending it."""
+    from feedsvc.newsletter.deliver import Digests
     from feedsvc.newsletter.periods import latest_periods
     from feedsvc.newsletter.render import render_digest
 
@@ -584,7 +586,7 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
             config.newsletter.schedules[schedule], config.site.timezone, utcnow()
         )
         since = min(store.deliveries.last_until(schedule).get(subscriber.id, previous), period)
-        found = _deliverer(config, store, None).digest_for(subscriber, since, period)
+        found = Digests(config, store).for_subscriber(subscriber, since, period)
     if found.empty:
         out.print(f"nothing new for {subscriber.email} since {since:%Y-%m-%d %H:%M} UTC: no email")
         return

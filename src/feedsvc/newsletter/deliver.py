@@ -75,6 +75,29 @@ class Summary:
             self.states[state.value] = self.states.get(state.value, 0) + 1
 
 
+class Digests:
+    """Builds subscribers' digests, reading each window's new entries once."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
+
+    def for_subscriber(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
+        """The digest ``subscriber`` gets for ``(since, until]`` (entries read once per window)."""
+        window = (since, until)
+        if window not in self._candidates:
+            self._candidates[window] = self.store.categories.first_seen_between(since, until)
+        return select_digest(
+            self._candidates[window],
+            categories=self.config.categories,
+            wanted=subscriber.categories,
+            since=since,
+            until=until,
+            max_per_category=self.config.newsletter.max_items_per_category,
+        )
+
+
 def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], Links]:
     """Each subscriber's signed links (they carry the id, never the address)."""
     base = config.site.base_url
@@ -116,7 +139,7 @@ class Deliverer:
         self.sender = parseaddr(config.newsletter.from_)[1]
         self.domain = self.sender.rpartition("@")[2] or "localhost"
         self.stopping = False  # set by the service on SIGTERM: finish the batch, claim no more
-        self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
+        self.digests = Digests(config, store)
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def plan(self, schedule: str, now: datetime | None = None) -> Plan:
@@ -185,7 +208,7 @@ class Deliverer:
         if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
             return await self._finish(delivery, DeliveryState.EMPTY, "no longer subscribed")
         digest = await asyncio.to_thread(
-            self.digest_for, subscriber, delivery.since, delivery.until
+            self.digests.for_subscriber, subscriber, delivery.since, delivery.until
         )
         if digest.empty:
             return await self._finish(delivery, DeliveryState.EMPTY, None)
@@ -222,20 +245,6 @@ class Deliverer:
             extra={"fields": fields},
         )
         return state
-
-    def digest_for(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
-        """The digest ``subscriber`` gets for ``(since, until]`` (entries read once per window)."""
-        window = (since, until)
-        if window not in self._candidates:
-            self._candidates[window] = self.store.categories.first_seen_between(since, until)
-        return select_digest(
-            self._candidates[window],
-            categories=self.config.categories,
-            wanted=subscriber.categories,
-            since=since,
-            until=until,
-            max_per_category=self.config.newsletter.max_items_per_category,
-        )
 
     def compose(
         self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime

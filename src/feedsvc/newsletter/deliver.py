@@ -194,16 +194,18 @@ class Deliverer:
 
     async def _send_batch(self, batch: list[Delivery], summary: Summary) -> None:
         slots = asyncio.Semaphore(self.config.mail.concurrency)
+        ids = [delivery.subscriber_id for delivery in batch]
+        subscribers = await asyncio.to_thread(self.store.subscribers.many, ids)
 
         async def one(delivery: Delivery) -> None:
             async with slots:
-                summary.add(await self.deliver(delivery))
+                subscriber = subscribers.get(delivery.subscriber_id)
+                summary.add(await self.deliver(delivery, subscriber))
 
         await asyncio.gather(*(one(delivery) for delivery in batch))
 
-    async def deliver(self, delivery: Delivery) -> DeliveryState:
+    async def deliver(self, delivery: Delivery, subscriber: Subscriber | None) -> DeliveryState:
         """Build and send one claimed delivery; record and return its new state."""
-        subscriber = await asyncio.to_thread(self.store.subscribers.get, delivery.subscriber_id)
         now = self.clock()
         if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
             return await self._finish(delivery, DeliveryState.EMPTY, "no longer subscribed")

@@ -104,6 +104,12 @@ class SubscriberStore:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         return to_subscriber(row) if row else None
 
+    def many(self, ids: Sequence[int]) -> dict[int, Subscriber]:
+        """The subscribers with these ids (one query for a batch of deliveries)."""
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(list(ids))))
+            return {row.id: to_subscriber(row) for row in rows}
+
     def by_email(self, email: str) -> Subscriber | None:
         with reading(self._engine) as conn:
             query = select(subscribers).where(subscribers.c.email_key == email_key(email))

@@ -1,10 +1,11 @@
 """The publish scenarios, each run in a fresh interpreter by `_measure.run_isolated`.
 
-Each takes the JSON parameters `bench.publish` sends (``config``: a config.yaml
-whose database is the newsroom, or this run's copy of it), does its setup,
-measures only the work itself inside a `Window`, checks the outcome, and
-returns the `Usage`. Figures a `Usage` has no room for (requests per second,
-latencies) are written as JSON to ``out``.
+Each takes the JSON parameters `bench.publish` sends (for rendering and
+regenerating, ``config``: a config.yaml whose database is the newsroom, or this
+run's copy of it; for serving, see `serve_scenario`), does its setup, measures
+only the work itself inside a `Window`, checks the outcome, and returns the
+`Usage`. Figures a `Usage` has no room for (requests per second, latencies)
+are written as JSON to ``out``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from feedsvc.publish.feeds import FeedInfo, Format, render_all
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
 
-# What a feed reader sends (newsboat, Miniflux and NetNewsWire all ask for gzip).
+# A feed reader's request headers: readers ask for gzip (If-None-Match is added per load).
 READER_HEADERS = {"Accept-Encoding": "gzip", "User-Agent": "newsboat/2.30 (bench)"}
 _SERVER_START_S = 60
 
@@ -99,6 +100,11 @@ def serve_scenario(params: dict[str, Any]) -> Usage:
     process that has exited is no longer in the tree a window reads). Each
     load's `Usage` and wrk figures go to ``out``, in ``loads`` order; the `Usage`
     returned spans them all.
+
+    Parameters: ``db`` (the newsroom copy to serve), ``categories``, ``loads``
+    (``{"path", "conditional"}`` each: conditional sends the path's current ETag
+    in If-None-Match), ``seconds`` of load each, after ``warm_seconds`` of
+    unmeasured load on every path, ``work`` and ``out``.
     """
     work = Path(params["work"])
     port = _free_port()

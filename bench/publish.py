@@ -79,7 +79,7 @@ def run(quick: bool) -> Report:
             _row(
                 "Publisher.regenerate of the same",
                 plan.runs,
-                lambda n: _isolated("regenerate_scenario", config=_copy(work, db, plan, n)),
+                lambda n: _isolated("regenerate_scenario", config=_fresh_copy(work, db, plan, n)),
             ),
         ]
         served: list[_Served] = []
@@ -108,7 +108,7 @@ def _row(label: str, runs: int, measure: Callable[[int], Usage]) -> Row:
     return Row(label, best(usages), runs)
 
 
-def _copy(work: Path, db: Path, plan: Plan, n: int) -> str:
+def _fresh_copy(work: Path, db: Path, plan: Plan, n: int) -> str:
     """A config for a fresh copy of the unpublished newsroom: every document will be new."""
     copy = _newsroom.copy(db, work / f"regenerate-{n}.db")
     config = work / f"regenerate-{n}.yaml"
@@ -199,13 +199,14 @@ def _notes(plan: Plan, rows: list[Row], served: list[_Served]) -> list[str]:
         )
     server_cores, wrk_cores = _load.cores()
     pinning = (
-        f"wrk pinned to core {wrk_cores[-1]} and the server to cores {server_cores[-1]} (taskset)"
+        f"wrk pinned to core {wrk_cores[-1]} and the server to core(s) {server_cores[-1]} (taskset)"
         if wrk_cores
         else "no pinning (one core, or no taskset)"
     )
+    warm = f"after {plan.warm_seconds} s of warm-up per path" if plan.warm_seconds else "no warm-up"
     notes.append(
         f"load: wrk -t{_load.THREADS} -c{_load.CONNECTIONS} -d{plan.seconds}s on "
-        f"127.0.0.1 after {plan.warm_seconds} s of warm-up, headers Accept-Encoding: gzip "
+        f"127.0.0.1, {warm}, headers Accept-Encoding: gzip "
         f"(+ If-None-Match: the feed's ETag for 304s); {os.cpu_count()} cores: {pinning}; "
         "feedsvc serve is one uvicorn process. Serving rows' CPU is the server's alone "
         "(wrk exits inside the window, so it is not counted); best run by req/s."

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from feedsvc.model import SubscriberStatus
 from feedsvc.newsletter.mail import OutboxMailer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.store import Store
+from tests._net import free_port, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -81,23 +80,6 @@ def sync_playwright() -> Any:
     except ImportError:
         unavailable("playwright is not installed (pip install playwright)")
     return sync_playwright
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture

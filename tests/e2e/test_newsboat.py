@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests._net import free_port, wait_until_up
 from tests.feedserver import ThreadedFeedServer
 
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"
@@ -27,12 +25,6 @@ CATEGORIES = ("all", "xa-hoi", "chinh-tri", "kinh-te", "tre-em")
 pytestmark = pytest.mark.skipif(
     shutil.which("newsboat") is None, reason="newsboat is not installed (scripts/system-deps)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -82,17 +74,6 @@ categories:
     finally:
         server.terminate()
         server.wait(timeout=20)
-
-
-def wait_until_up(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
 
 
 def test_newsboat_reads_every_category_feed(service: str, tmp_path: Path) -> None:

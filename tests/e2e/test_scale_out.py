@@ -17,7 +17,8 @@ from pathlib import Path
 
 from feedsvc.model import utcnow
 from feedsvc.store import Store
-from tests.e2e.test_service import free_port, fresh_feed, wait_for
+from tests._net import free_port
+from tests.e2e.test_service import fresh_feed, wait_for
 from tests.feedserver import ThreadedFeedServer
 from tests.smtpserver import ThreadedSmtpServer
 

@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from tests._net import free_port
 from tests.feedserver import ThreadedFeedServer
 from tests.smtpserver import ThreadedSmtpServer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> bytes:

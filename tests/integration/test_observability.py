@@ -30,9 +30,9 @@ from feedsvc.publish.regenerate import Publisher
 from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from feedsvc.web import status
+from tests._net import free_port
 from tests.feedserver import FeedServer
 from tests.integration import test_deliver
-from tests.integration.corpus_site import free_port
 from tests.smtpserver import SmtpServer
 
 TOKEN = "mã-bí-mật-0123456789abcdef"  # not ASCII on purpose: compared as bytes

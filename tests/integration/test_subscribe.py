@@ -24,7 +24,8 @@ from feedsvc.newsletter.mail import OutboxMailer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.schedule import http_server
 from feedsvc.store import Store
-from tests.integration.corpus_site import CONFIG, free_port
+from tests._net import free_port
+from tests.integration.corpus_site import CONFIG
 
 NEWSLETTER = """\
 newsletter:

@@ -20,8 +20,9 @@ from feedsvc.config import Config
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.schedule import http_server
 from feedsvc.store import Store
+from tests._net import free_port
 from tests.conftest import NOW
-from tests.integration.corpus_site import CONFIG, free_port, load_corpus
+from tests.integration.corpus_site import CONFIG, load_corpus
 
 
 @pytest.fixture

@@ -1,0 +1,26 @@
+"""Small helpers for tests that start servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the caller binds it soon after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    """Return once ``url`` answers; fail the test if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")

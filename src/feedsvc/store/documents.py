@@ -36,6 +36,8 @@ class DocumentStore:
     def put(self, name: str, content_type: str, body: bytes, now: datetime) -> bool:
         """Store ``body`` under ``name``; False (and nothing written) when it is unchanged."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if self._etag(name) == etag:
+            return False  # unchanged: skip the gzip and the write lock
         values = {
             "content_type": content_type,
             "body": body,
@@ -44,14 +46,14 @@ class DocumentStore:
             "last_modified": now.replace(microsecond=0),
         }
         with writing(self._engine) as conn:
-            current = conn.execute(
-                select(documents.c.etag).where(documents.c.name == name)
-            ).scalar_one_or_none()
-            if current == etag:
-                return False
             upsert = insert(conn, documents).values(name=name, **values)
             conn.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
         return True
+
+    def _etag(self, name: str) -> str | None:
+        with reading(self._engine) as conn:
+            query = select(documents.c.etag).where(documents.c.name == name)
+            return conn.execute(query).scalar_one_or_none()
 
     def get(self, name: str) -> Document | None:
         with reading(self._engine) as conn:

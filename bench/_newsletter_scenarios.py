@@ -30,6 +30,7 @@ from feedsvc.config import Config
 from feedsvc.model import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from feedsvc.newsletter.deliver import (
     Deliverer,
+    Digests,
     Links,
     Summary,
     message_id,
@@ -108,11 +109,12 @@ def _prebuilt(config: Config, outbox: Path) -> list[tuple[str, bytes]]:
     store = Store.open(config.database_url)
     try:
         deliverer = Deliverer(config, store, OutboxMailer(outbox), links=_links(config))
+        digests, composer = Digests(config, store), deliverer.composer()
         active = store.subscribers.list(schedule=SCHEDULE, status=SubscriberStatus.ACTIVE)
         since = PERIOD - timedelta(days=1)  # a first digest: one period back
         messages = []
         for n, subscriber in enumerate(active):
-            digest = deliverer.digests.for_subscriber(subscriber, since, PERIOD)
+            digest = digests.for_subscriber(subscriber, since, PERIOD)
             delivery = Delivery(
                 id=n + 1,
                 subscriber_id=subscriber.id,
@@ -123,7 +125,7 @@ def _prebuilt(config: Config, outbox: Path) -> list[tuple[str, bytes]]:
                 state=DeliveryState.SENDING,
                 message_id=message_id(SCHEDULE, PERIOD, subscriber.id, deliverer.domain),
             )
-            data = deliverer.compose(subscriber, delivery, digest, SEND_AT)
+            data = composer.compose(subscriber, delivery, digest, SEND_AT)
             messages.append((subscriber.email, data))
     finally:
         store.close()

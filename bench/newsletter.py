@@ -13,7 +13,7 @@ database, measured by `_measure.Window`:
   ``SmtpMailer`` (``mail.concurrency`` 4 connections, a rate limit that never
   waits), logging one line per delivery as ``feedsvc digest send`` does;
 * **bare aiosmtplib**: the same messages, built beforehand with the same
-  ``Deliverer.compose``, sent by ``SMTP.sendmail`` in a loop over one reused
+  ``Composer.compose``, sent by ``SMTP.sendmail`` in a loop over one reused
   connection: the floor the digest send is held to.
 """
 
@@ -148,7 +148,7 @@ def _notes(plan: Plan, digest: _Run, bare: _Run) -> list[str]:
         f"{b.cpu_s / n * 1000:.2f} ms CPU per message; messages of {size / 1024:.0f} KB "
         "on average.",
         f"for information: selecting and composing the same messages alone (select_digest, "
-        f"one render per variant, Deliverer.compose; the bare loop's setup) costs "
+        f"one render per variant, Composer.compose; the bare loop's setup) costs "
         f"{build_cpu / n * 1000:.2f} ms CPU per message.",
         "CPU = user + system of the sending process (its threads included), which logs one "
         "line per delivery to stderr as feedsvc digest send does; the SMTP server (aiosmtpd) "

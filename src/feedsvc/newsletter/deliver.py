@@ -16,9 +16,12 @@ UNKNOWN (drop after DATA) unknown: the server may have it, never resent
 nothing new               empty: no email
 ========================  ==================================================
 
-Rendering is the costly step, so it runs once per distinct digest content
-(categories, language, time zone, entries) and each message only fills in its
-subscriber's links.
+What one ``send`` run works out is cached for that run only (a long-running
+service must not keep every day's digests): each window's new entries are read
+once, each distinct (categories, window) digest is selected once, and each
+distinct digest content (categories, language, time zone, entries) is rendered
+once; a message only fills in its subscriber's links and headers. Outcomes are
+written with group commit (``_Outcomes``).
 """
 
 from __future__ import annotations
@@ -76,26 +79,35 @@ class Summary:
 
 
 class Digests:
-    """Builds subscribers' digests, reading each window's new entries once."""
+    """Subscribers' digests for one sending run.
+
+    Each window's new entries are read once, and each distinct (categories,
+    window) digest is selected once: thousands of subscribers share a few dozen.
+    """
 
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
         self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
+        self._selected: dict[tuple[frozenset[str], datetime, datetime], Digest] = {}
 
     def for_subscriber(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
-        """The digest ``subscriber`` gets for ``(since, until]`` (entries read once per window)."""
-        window = (since, until)
-        if window not in self._candidates:
-            self._candidates[window] = self.store.categories.first_seen_between(since, until)
-        return select_digest(
-            self._candidates[window],
-            categories=self.config.categories,
-            wanted=subscriber.categories,
-            since=since,
-            until=until,
-            max_per_category=self.config.newsletter.max_items_per_category,
-        )
+        """The digest ``subscriber`` gets for ``(since, until]``."""
+        key = (frozenset(subscriber.categories), since, until)
+        digest = self._selected.get(key)
+        if digest is None:
+            window = (since, until)
+            if window not in self._candidates:
+                self._candidates[window] = self.store.categories.first_seen_between(since, until)
+            digest = self._selected[key] = select_digest(
+                self._candidates[window],
+                categories=self.config.categories,
+                wanted=key[0],
+                since=since,
+                until=until,
+                max_per_category=self.config.newsletter.max_items_per_category,
+            )
+        return digest
 
 
 def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], Links]:
@@ -119,139 +131,19 @@ def message_id(schedule: str, period: datetime, subscriber_id: int, domain: str)
     return f"<digest.{schedule}.{period:%Y%m%dT%H%MZ}.{subscriber_id}@{domain}>"
 
 
-class Deliverer:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        mailer: Mailer,
-        *,
-        links: Callable[[Subscriber], Links],
-        owner: str = "feedsvc",
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
+class Composer:
+    """Message bytes per subscriber: each distinct digest rendered once (the costly step),
+    then per message only the recipient, ids, date and the subscriber's links filled in."""
+
+    def __init__(self, config: Config, links: Callable[[Subscriber], Links], domain: str) -> None:
         self.config = config
-        self.store = store
-        self.mailer = mailer
         self.links = links
-        self.owner = owner
-        self.clock = clock
-        self.sender = parseaddr(config.newsletter.from_)[1]
-        self.domain = self.sender.rpartition("@")[2] or "localhost"
-        self.stopping = False  # set by the service on SIGTERM: finish the batch, claim no more
-        self.digests = Digests(config, store)
+        self.domain = domain
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
-
-    def plan(self, schedule: str, now: datetime | None = None) -> Plan:
-        """Create this period's deliveries for every active subscriber of ``schedule``."""
-        now = now or self.clock()
-        cron = self.config.newsletter.schedules[schedule]
-        previous, period = latest_periods(cron, self.config.site.timezone, now)
-        active = self.store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
-        last = self.store.deliveries.last_until(schedule)
-        windows = [
-            (
-                subscriber.id,
-                min(last.get(subscriber.id, previous), period),
-                period,
-                message_id(schedule, period, subscriber.id, self.domain),
-            )
-            for subscriber in active
-        ]
-        created = self.store.deliveries.create(schedule, period, windows, now)
-        log.info(
-            "planned",
-            extra={
-                "fields": {"schedule": schedule, "period": period.isoformat(), "created": created}
-            },
-        )
-        return Plan(schedule, period, len(active), created)
-
-    async def send(self, schedule: str | None = None, *, wait: timedelta = timedelta(0)) -> Summary:
-        """Send every due delivery (of ``schedule``); wait up to ``wait`` for retries that
-        fall due meanwhile (the CLI waits, the service's next tick picks them up)."""
-        summary = Summary()
-        deadline = self.clock() + wait
-        limit = self.config.mail.concurrency * 4
-        lease = self.config.mail.lease
-        while not self.stopping:
-            batch = await asyncio.to_thread(
-                self.store.deliveries.claim,
-                self.owner,
-                self.clock(),
-                lease,
-                schedule=schedule,
-                limit=limit,
-            )
-            if batch:
-                await self._send_batch(batch, summary)
-                continue
-            due = await asyncio.to_thread(self.store.deliveries.next_attempt, schedule)
-            if due is None or due > deadline:
-                return summary
-            await asyncio.sleep(max(0.0, (due - self.clock()).total_seconds()) + 0.01)
-        return summary
-
-    async def _send_batch(self, batch: list[Delivery], summary: Summary) -> None:
-        slots = asyncio.Semaphore(self.config.mail.concurrency)
-        ids = [delivery.subscriber_id for delivery in batch]
-        subscribers = await asyncio.to_thread(self.store.subscribers.many, ids)
-
-        async def one(delivery: Delivery) -> None:
-            async with slots:
-                subscriber = subscribers.get(delivery.subscriber_id)
-                summary.add(await self.deliver(delivery, subscriber))
-
-        await asyncio.gather(*(one(delivery) for delivery in batch))
-
-    async def deliver(self, delivery: Delivery, subscriber: Subscriber | None) -> DeliveryState:
-        """Build and send one claimed delivery; record and return its new state."""
-        now = self.clock()
-        if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
-            return await self._finish(delivery, DeliveryState.EMPTY, "no longer subscribed")
-        digest = await asyncio.to_thread(
-            self.digests.for_subscriber, subscriber, delivery.since, delivery.until
-        )
-        if digest.empty:
-            return await self._finish(delivery, DeliveryState.EMPTY, None)
-        data = self.compose(subscriber, delivery, digest, now)
-        result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
-        if result.status is SendStatus.SENT:
-            return await self._finish(delivery, DeliveryState.SENT, None)
-        if result.status is SendStatus.UNKNOWN:
-            return await self._finish(delivery, DeliveryState.UNKNOWN, result.detail)
-        if result.status is SendStatus.PERMANENT:
-            await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
-            return await self._finish(delivery, DeliveryState.FAILED, result.detail)
-        if delivery.attempts >= self.config.mail.max_attempts:
-            return await self._finish(delivery, DeliveryState.FAILED, result.detail)
-        retry_at = now + self.config.mail.retry_delay * 2 ** (delivery.attempts - 1)
-        await asyncio.to_thread(self.store.deliveries.retry, delivery.id, result.detail, retry_at)
-        log.info("retry", extra={"fields": {"delivery": delivery.id, "error": result.detail}})
-        metrics.count_delivery("retry")
-        return DeliveryState.PENDING
-
-    async def _finish(
-        self, delivery: Delivery, state: DeliveryState, error: str | None
-    ) -> DeliveryState:
-        await asyncio.to_thread(
-            self.store.deliveries.finish, delivery.id, state, self.clock(), error
-        )
-        metrics.count_delivery(state.value)
-        fields: dict[str, object] = {"delivery": delivery.id, "state": state.value}
-        if error:
-            fields["error"] = error
-        log.log(
-            logging.WARNING if state is DeliveryState.FAILED else logging.INFO,
-            "sent",
-            extra={"fields": fields},
-        )
-        return state
 
     def compose(
         self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime
     ) -> bytes:
-        """The message bytes: rendered once per distinct digest, links filled in per subscriber."""
         key = (
             subscriber.locale,
             subscriber.timezone,
@@ -286,3 +178,203 @@ class Deliverer:
             unsubscribe_mailto=links.unsubscribe_mailto,
             preferences_url=links.preferences,
         )
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one ``send`` call caches, dropped when it returns."""
+
+    digests: Digests
+    composer: Composer
+    outcomes: _Outcomes
+    summary: Summary = field(default_factory=Summary)
+
+
+_Outcome = tuple[int, DeliveryState, datetime, str | None]
+
+
+class _Outcomes:
+    """Records closed deliveries with group commit.
+
+    The outcomes that arrive while one write transaction commits go together in
+    the next, so the database sees a few commits per batch rather than one per
+    message. Each sender waits until its outcome is committed before it takes
+    another message: a kill -9 still leaves at most ``mail.concurrency`` messages
+    sent but not recorded, as with one commit per message.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queued: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: _Outcome) -> None:
+        committed = asyncio.get_running_loop().create_future()
+        self._queued.append((outcome, committed))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await committed
+
+    async def _write(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                await asyncio.to_thread(
+                    self._store.deliveries.finish_many, [outcome for outcome, _ in batch]
+                )
+            except BaseException as exc:
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_result(None)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        mailer: Mailer,
+        *,
+        links: Callable[[Subscriber], Links],
+        owner: str = "feedsvc",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.mailer = mailer
+        self.links = links
+        self.owner = owner
+        self.clock = clock
+        self.sender = parseaddr(config.newsletter.from_)[1]
+        self.domain = self.sender.rpartition("@")[2] or "localhost"
+        self.stopping = False  # set by the service on SIGTERM: finish the batch, claim no more
+
+    def composer(self) -> Composer:
+        return Composer(self.config, self.links, self.domain)
+
+    def plan(self, schedule: str, now: datetime | None = None) -> Plan:
+        """Create this period's deliveries for every active subscriber of ``schedule``."""
+        now = now or self.clock()
+        cron = self.config.newsletter.schedules[schedule]
+        previous, period = latest_periods(cron, self.config.site.timezone, now)
+        active = self.store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
+        last = self.store.deliveries.last_until(schedule)
+        windows = [
+            (
+                subscriber.id,
+                min(last.get(subscriber.id, previous), period),
+                period,
+                message_id(schedule, period, subscriber.id, self.domain),
+            )
+            for subscriber in active
+        ]
+        created = self.store.deliveries.create(schedule, period, windows, now)
+        log.info(
+            "planned",
+            extra={
+                "fields": {"schedule": schedule, "period": period.isoformat(), "created": created}
+            },
+        )
+        return Plan(schedule, period, len(active), created)
+
+    async def send(self, schedule: str | None = None, *, wait: timedelta = timedelta(0)) -> Summary:
+        """Send every due delivery (of ``schedule``); wait up to ``wait`` for retries that
+        fall due meanwhile (the CLI waits, the service's next tick picks them up)."""
+        run = _Run(Digests(self.config, self.store), self.composer(), _Outcomes(self.store))
+        deadline = self.clock() + wait
+        while not self.stopping:
+            batch = await asyncio.to_thread(
+                self.store.deliveries.claim,
+                self.owner,
+                self.clock(),
+                self.config.mail.lease,
+                schedule=schedule,
+                limit=self._batch_size(),
+            )
+            if batch:
+                await self._send_batch(batch, run)
+                continue
+            due = await asyncio.to_thread(self.store.deliveries.next_attempt, schedule)
+            if due is None or due > deadline:
+                break
+            await asyncio.sleep(max(0.0, (due - self.clock()).total_seconds()) + 0.01)
+        return run.summary
+
+    def _batch_size(self) -> int:
+        """Deliveries per claim: enough to keep every connection busy between claims, few
+        enough that the last of them is sent well within the lease at the rate limit."""
+        mail = self.config.mail
+        within_lease = int(mail.rate_per_second * mail.lease.total_seconds() / 2)
+        return max(mail.concurrency, min(mail.concurrency * 16, within_lease))
+
+    async def _send_batch(self, batch: list[Delivery], run: _Run) -> None:
+        slots = asyncio.Semaphore(self.config.mail.concurrency)
+        work = await asyncio.to_thread(self._prepare, batch, run.digests)
+
+        async def one(delivery: Delivery, subscriber: Subscriber | None, digest: Digest) -> None:
+            async with slots:
+                run.summary.add(await self._deliver(delivery, subscriber, digest, run))
+
+        await asyncio.gather(*(one(*item) for item in work))
+
+    def _prepare(
+        self, batch: list[Delivery], digests: Digests
+    ) -> list[tuple[Delivery, Subscriber | None, Digest]]:
+        """Each claimed delivery with its subscriber and digest (read in one thread hop)."""
+        subscribers = self.store.subscribers.many([d.subscriber_id for d in batch])
+        work = []
+        for delivery in batch:
+            subscriber = subscribers.get(delivery.subscriber_id)
+            if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+                subscriber, digest = None, Digest((), since=delivery.since, until=delivery.until)
+            else:
+                digest = digests.for_subscriber(subscriber, delivery.since, delivery.until)
+            work.append((delivery, subscriber, digest))
+        return work
+
+    async def _deliver(
+        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
+    ) -> DeliveryState:
+        """Send one claimed delivery; record and return its new state."""
+        now = self.clock()
+        if subscriber is None:
+            return await self._finish(run, delivery, DeliveryState.EMPTY, "no longer subscribed")
+        if digest.empty:
+            return await self._finish(run, delivery, DeliveryState.EMPTY, None)
+        data = run.composer.compose(subscriber, delivery, digest, now)
+        result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
+        if result.status is SendStatus.SENT:
+            return await self._finish(run, delivery, DeliveryState.SENT, None)
+        if result.status is SendStatus.UNKNOWN:
+            return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
+        if result.status is SendStatus.PERMANENT:
+            await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
+        if delivery.attempts >= self.config.mail.max_attempts:
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
+        retry_at = now + self.config.mail.retry_delay * 2 ** (delivery.attempts - 1)
+        await asyncio.to_thread(self.store.deliveries.retry, delivery.id, result.detail, retry_at)
+        log.info("retry", extra={"fields": {"delivery": delivery.id, "error": result.detail}})
+        metrics.count_delivery("retry")
+        return DeliveryState.PENDING
+
+    async def _finish(
+        self, run: _Run, delivery: Delivery, state: DeliveryState, error: str | None
+    ) -> DeliveryState:
+        await run.outcomes.record((delivery.id, state, self.clock(), error))
+        metrics.count_delivery(state.value)
+        fields: dict[str, object] = {"delivery": delivery.id, "state": state.value}
+        if error:
+            fields["error"] = error
+        log.log(
+            logging.WARNING if state is DeliveryState.FAILED else logging.INFO,
+            "sent",
+            extra={"fields": fields},
+        )
+        return state

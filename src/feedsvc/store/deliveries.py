@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from feedsvc.model import Delivery, DeliveryState
 from feedsvc.store.engine import insert, reading, writing
@@ -149,10 +149,40 @@ class DeliveryStore:
         self, delivery_id: int, state: DeliveryState, now: datetime, error: str | None = None
     ) -> None:
         """Close a delivery: sent, failed, unknown or empty."""
-        values: dict[str, Any] = {"state": state.value, "last_error": error}
-        if state is DeliveryState.SENT:
-            values["sent_at"] = now
-        self._set(delivery_id, values)
+        self.finish_many([(delivery_id, state, now, error)])
+
+    def finish_many(
+        self, outcomes: Sequence[tuple[int, DeliveryState, datetime, str | None]]
+    ) -> None:
+        """Close several deliveries ``(id, state, now, error)`` in one transaction.
+
+        The sender records the outcomes that arrive while the previous write
+        commits all at once: one commit per message was a quarter of sending's CPU.
+        """
+        if not outcomes:
+            return
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(
+                state=bindparam("b_state"),
+                last_error=bindparam("b_error"),
+                sent_at=bindparam("b_sent", type_=deliveries.c.sent_at.type),
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+        rows = [
+            {
+                "b_id": delivery_id,
+                "b_state": state.value,
+                "b_error": error,
+                "b_sent": now if state is DeliveryState.SENT else None,
+            }
+            for delivery_id, state, now, error in outcomes
+        ]
+        with writing(self._engine) as conn:
+            conn.execute(statement, rows)
 
     def retry(self, delivery_id: int, error: str, at: datetime) -> None:
         """Back to pending after a temporary failure; not claimable before ``at``."""

@@ -35,6 +35,7 @@ from feedsvc.newsletter.tokens import Tokens
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
 from feedsvc.web.app import Site, create_app
+from feedsvc.web.date_header import DateHeader
 
 log = logging.getLogger("feedsvc.service")
 
@@ -48,10 +49,10 @@ STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM
 class EmbeddedServer(uvicorn.Server):
     """uvicorn in our event loop; stopping is the service's job, not uvicorn's.
 
-    uvicorn's own main loop wakes ten times a second to see whether it should
-    exit, which was most of an idle service's CPU. This one wakes once a second,
-    to refresh the Date header as uvicorn does, and stops as soon as
-    ``should_exit`` is set.
+    uvicorn's own main loop wakes ten times a second, to see whether it should
+    exit and to refresh the Date header; that was most of an idle service's CPU.
+    This one sleeps until ``should_exit`` is set, and :class:`DateHeader` dates
+    each response instead.
     """
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -70,9 +71,8 @@ class EmbeddedServer(uvicorn.Server):
             self._exit.clear()
 
     async def main_loop(self) -> None:
-        while not await self.on_tick(0):  # tick 0: the Date header is refreshed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
+        await self.on_tick(0)  # sets the default headers once
+        await self._exit.wait()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -83,14 +83,16 @@ def http_server(
     config: Config, store: Store, *, embedded: bool = True, app: Starlette | None = None
 ) -> uvicorn.Server:
     """uvicorn serving the app; ``embedded`` leaves SIGINT/SIGTERM to the caller."""
+    app = app or create_app(config, store)
     settings = uvicorn.Config(
-        app or create_app(config, store),
+        DateHeader(app) if embedded else app,
         host=config.http.host,
         port=config.http.port,
         log_config=None,
         access_log=False,
         lifespan="off",
         server_header=False,
+        date_header=not embedded,
     )
     return EmbeddedServer(settings) if embedded else uvicorn.Server(settings)
 
@@ -133,10 +135,12 @@ class Service:
         self._add_jobs()
         self.scheduler.start()
         metrics.scheduler_started()
+        watcher = asyncio.create_task(self._watch_config())
         log.info("started", extra={"fields": self._summary()})
         await self._once("poll", self._poll)
         await self._catch_up()
         await self._stop.wait()
+        watcher.cancel()
         await self._drain()
         await self.poller.__aexit__(None, None, None)
         await self.mailer.close()
@@ -207,7 +211,6 @@ class Service:
             id="deliveries",
             **common,
         )
-        add(self._reload, "interval", seconds=RELOAD_CHECK_SECONDS, id="reload", **common)
         add(
             self._once,
             "cron",
@@ -243,8 +246,9 @@ class Service:
 
     async def _poll(self) -> None:
         results = await self.poller.poll(due_only=True)
-        changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
-        await self.publisher.announce(changed)
+        if any(result.entry_ids for result in results):  # most ticks store nothing
+            changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
+            await self.publisher.announce(changed)
 
     async def _digest(self, schedule: str) -> None:
         if schedule not in self.config.newsletter.schedules:
@@ -262,6 +266,19 @@ class Service:
             self.store.entries.purge, cutoff, self.config.feeds.max_items
         )
         log.info("retention", extra={"fields": {"purged": purged, "before": cutoff.isoformat()}})
+
+    async def _watch_config(self) -> None:
+        """Reload config.yaml when it changes: a stat every ``RELOAD_CHECK_SECONDS``.
+
+        A plain task rather than a scheduler job: the job's bookkeeping cost far
+        more than the stat, every two seconds for the life of the service.
+        """
+        while not self._stop.is_set():
+            await asyncio.sleep(RELOAD_CHECK_SECONDS)
+            try:
+                await self._reload()
+            except Exception:  # the next change must still be seen
+                log.exception("config reload failed")
 
     async def _reload(self, forced: bool = False) -> None:
         """Apply config.yaml if it changed and is valid; otherwise keep running as is."""

@@ -7,8 +7,8 @@ import gzip
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
@@ -71,6 +71,23 @@ async def test_category_feed_then_304(
         f"{base}/feeds/xa-hoi.rss", headers={"If-Modified-Since": modified}
     ) as since:
         assert since.status == 304
+
+
+async def test_every_response_is_dated_once_and_the_date_moves(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    """RFC 9110 wants a Date on every response; caches compute a feed's age from it."""
+    base, _, _ = site
+    dates = []
+    for path in ("/feeds/xa-hoi.rss", "/", "/no-such-page", "/feeds/xa-hoi.rss"):
+        async with client.get(f"{base}{path}") as response:
+            assert len(response.headers.getall("Date")) == 1
+            dates.append(parsedate_to_datetime(response.headers["Date"]))
+        if path == "/":
+            await asyncio.sleep(1.1)
+    now = datetime.now(UTC)
+    assert all(abs(now - date) < timedelta(seconds=10) for date in dates)
+    assert dates[-1] > dates[0]  # refreshed without a timer
 
 
 async def test_gzip_when_asked(

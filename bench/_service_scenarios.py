@@ -50,9 +50,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_config(
-    *, work: Path, base_url: str, names: list[str], interval_s: int, port: int
-) -> str:
+def service_config(*, work: Path, urls: list[str], interval_s: int, port: int) -> str:
     """config.yaml for the service: every feed a source, nothing that fires during the run.
 
     The one newsletter schedule is monthly, at an hour twelve hours from now, so no
@@ -81,8 +79,8 @@ def service_config(
         "  backend: outbox",
         "sources:",
     ]
-    for name in names:
-        lines += [f"  - id: {Path(name).stem}", f'    url: "{base_url}/feeds/{name}"']
+    for url in urls:
+        lines += [f"  - id: {Path(url).stem}", f'    url: "{url}"']
     return "\n".join(lines) + "\n"
 
 

@@ -104,8 +104,12 @@ class _File:
 class FeedServer:
     """The server, run on the current event loop (see the module docstring)."""
 
-    def __init__(self, root: Path, *, port: int = 0) -> None:
+    def __init__(self, root: Path, *, port: int = 0, hosts: int = 1) -> None:
+        """``hosts`` > 1 also listens on 127.0.0.2 … 127.0.0.HOSTS (all loopback on
+        Linux), same port: a benchmark's sources then sit on several hosts, as
+        real ones do, and a client's per-host limit binds as it would."""
         self.root = Path(root)
+        self.hosts = [HOST, *(f"127.0.0.{n}" for n in range(2, hosts + 1))]
         self.requests: Counter[str] = Counter()
         self.received: list[Received] = []
         self.connections = 0
@@ -113,6 +117,7 @@ class FeedServer:
         self._files: dict[Path, tuple[int, int, _File]] = {}
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
+        self._others: asyncio.Server | None = None  # the other hosts' listeners
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -134,16 +139,19 @@ class FeedServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(accept, HOST, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
+        if len(self.hosts) > 1:
+            self._others = await loop.create_server(accept, self.hosts[1:], self._port)
 
     async def stop(self) -> None:
         """Close the listener and every open connection, endless bodies included."""
-        if self._server is not None:
-            self._server.close()
+        servers = [server for server in (self._server, self._others) if server is not None]
+        for server in servers:
+            server.close()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self._server is not None:
-            await self._server.wait_closed()
-        self._server = self._runner = None
+        for server in servers:
+            await server.wait_closed()
+        self._server = self._others = self._runner = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -166,6 +174,11 @@ class FeedServer:
     @property
     def base_url(self) -> str:
         return f"http://{HOST}:{self._port}"
+
+    @property
+    def base_urls(self) -> list[str]:
+        """One base URL per host (see ``hosts``)."""
+        return [f"http://{host}:{self._port}" for host in self.hosts]
 
     def url(self, path: str) -> str:
         """The absolute URL of ``path`` (``/feeds/a.xml`` or ``feeds/a.xml``)."""
@@ -463,10 +476,12 @@ class ThreadedFeedServer(InThread):
 
 
 def main() -> None:
-    """``python -m tests.feedserver ROOT [--port N]``: serve until SIGINT or SIGTERM."""
+    """``python -m tests.feedserver ROOT [--port N] [--hosts N]``: serve until SIGINT or
+    SIGTERM; the first line out is the base URLs, separated by spaces."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("root", type=Path)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--hosts", type=int, default=1, help="listen on 127.0.0.1 … 127.0.0.N")
     args = parser.parse_args()
 
     async def serve() -> None:
@@ -474,8 +489,8 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        async with FeedServer(args.root, port=args.port) as server:
-            sys.stdout.write(server.base_url + "\n")
+        async with FeedServer(args.root, port=args.port, hosts=args.hosts) as server:
+            sys.stdout.write(" ".join(server.base_urls) + "\n")
             sys.stdout.flush()
             await stopping.wait()
 

@@ -56,5 +56,10 @@ def setup(level: int = logging.INFO, fmt: Format = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The formatters use no caller, thread or process details; not collecting them
+    # makes each record cheaper (the logging HOWTO's "Optimization" section). A
+    # busy poll logs one line per source.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for noisy in ("alembic", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

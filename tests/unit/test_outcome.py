@@ -50,7 +50,9 @@ def test_gone_retires_the_source() -> None:
 
 
 def test_success_resets_errors_and_follows_permanent_redirects() -> None:
-    failing = Source(id="s", config_url=SOURCE.url, url=SOURCE.url, error_count=3)
+    failing = Source(
+        id="s", config_url=SOURCE.url, url=SOURCE.url, error_count=3, last_error="timed out"
+    )
     fetched = FetchResult(
         url="https://x.vn/new.xml",
         status=200,
@@ -72,5 +74,23 @@ def test_not_modified_keeps_the_validators() -> None:
     known = Source(id="s", config_url=SOURCE.url, url=SOURCE.url, etag='"v1"', last_modified="x")
     fetched = FetchResult(url=SOURCE.url, status=304, body=None, headers={})
     values = outcome.succeeded(known, fetched, None, body_hash=None, interval=INTERVAL, now=NOW)
-    assert (values["etag"], values["last_modified"]) == ('"v1"', "x")
+    assert "etag" not in values  # kept as stored
+    assert "last_modified" not in values
     assert "url" not in values
+
+
+def test_a_steady_not_modified_writes_only_the_poll_times() -> None:
+    steady = Source(
+        id="s",
+        config_url=SOURCE.url,
+        url=SOURCE.url,
+        status=SourceStatus.OK,
+        etag='"v1"',
+        first_polled_at=NOW - INTERVAL,
+    )
+    fetched = FetchResult(url=SOURCE.url, status=304, body=None, headers={}, etag='"v1"')
+    values = outcome.succeeded(steady, fetched, None, body_hash=None, interval=INTERVAL, now=NOW)
+    assert values == {"last_polled_at": NOW, "next_poll_at": NOW + INTERVAL}
+    rotated = FetchResult(url=SOURCE.url, status=304, body=None, headers={}, etag='"v2"')
+    values = outcome.succeeded(steady, rotated, None, body_hash=None, interval=INTERVAL, now=NOW)
+    assert values["etag"] == '"v2"'

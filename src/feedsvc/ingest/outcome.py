@@ -24,9 +24,11 @@ def succeeded(
     interval: timedelta,
     now: datetime,
 ) -> dict[str, Any]:
-    """Columns after a successful fetch; ``feed`` is None when nothing was parsed.
+    """The columns a successful fetch changes; ``feed`` is None when nothing was parsed.
 
-    (A 304, or a body with the same bytes as last time.)
+    (A 304, or a body with the same bytes as last time.) Columns that keep the
+    value ``source`` has are left out, so a steady 304 writes just the two poll
+    times: most polls of most sources are that, thousands per interval.
     """
     values: dict[str, Any] = {
         "status": SourceStatus.OK.value,
@@ -49,7 +51,15 @@ def succeeded(
         values["site_url"] = feed.link
         if feed.title:
             values["title"] = feed.title
-    return values
+    return {
+        column: value
+        for column, value in values.items()
+        if column in _POLL_TIMES or getattr(source, column, _NOT_KEPT) != value
+    }
+
+
+_POLL_TIMES = frozenset({"last_polled_at", "next_poll_at"})
+_NOT_KEPT = object()  # a column Source does not carry (site_url): always written
 
 
 def failed(

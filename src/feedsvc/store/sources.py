@@ -22,23 +22,24 @@ from feedsvc.store.schema import entries, sources
 
 
 def to_source(row: Any, entry_count: int = 0) -> Source:
+    m = row._mapping  # keyed access costs a quarter of row.attribute; a claim reads thousands
     return Source(
-        id=row.id,
-        config_url=row.config_url,
-        url=row.url,
-        title=row.title,
-        status=SourceStatus(row.status),
-        last_error=row.last_error,
-        error_count=row.error_count,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        body_hash=row.body_hash,
-        first_polled_at=row.first_polled_at,
-        last_polled_at=row.last_polled_at,
-        next_poll_at=row.next_poll_at,
-        retry_after=row.retry_after,
-        warning=row.warning,
-        active=row.active,
+        id=m["id"],
+        config_url=m["config_url"],
+        url=m["url"],
+        title=m["title"],
+        status=SourceStatus(m["status"]),
+        last_error=m["last_error"],
+        error_count=m["error_count"],
+        etag=m["etag"],
+        last_modified=m["last_modified"],
+        body_hash=m["body_hash"],
+        first_polled_at=m["first_polled_at"],
+        last_polled_at=m["last_polled_at"],
+        next_poll_at=m["next_poll_at"],
+        retry_after=m["retry_after"],
+        warning=m["warning"],
+        active=m["active"],
         entries=entry_count,
     )
 
@@ -118,17 +119,16 @@ class SourceStore:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        # One statement: the candidates as a subquery rather than a second round
+        # trip with every claimed id as a parameter (2,000 of them in a busy tick).
+        claim = (
+            update(sources)
+            .where(sources.c.id.in_(candidates.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease)
+            .returning(*sources.c)
+        )
         with writing(self._engine) as conn:
-            ids_claimed = list(conn.execute(candidates).scalars())
-            if not ids_claimed:
-                return []
-            rows = conn.execute(
-                update(sources)
-                .where(sources.c.id.in_(ids_claimed))
-                .values(lease_owner=owner, lease_until=now + lease)
-                .returning(*sources.c)
-            )
-            return [to_source(row) for row in rows]
+            return [to_source(row) for row in conn.execute(claim)]
 
     def release(self, conn: Connection, source_id: str, values: dict[str, Any]) -> None:
         """Record a poll's outcome and give the lease back, inside the caller's transaction."""

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from feedsvc.model import Delivery, DeliveryState
-from feedsvc.store.engine import insert, reading, writing
+from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import deliveries
 
 _CLOSED = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value, DeliveryState.EMPTY.value)
@@ -128,6 +128,8 @@ class DeliveryStore:
         candidates = select(deliveries.c.id).where(due).order_by(deliveries.c.id).limit(limit)
         if schedule is not None:
             candidates = candidates.where(deliveries.c.schedule == schedule)
+        if not any_row(self._engine, candidates):
+            return []
         with writing(self._engine) as conn:
             ids = list(conn.execute(candidates.with_for_update(skip_locked=True)).scalars())
             if not ids:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from feedsvc.model import Source, SourceStatus
-from feedsvc.store.engine import insert, reading, writing
+from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import entries, sources
 
 
@@ -127,6 +127,8 @@ class SourceStore:
             .values(lease_owner=owner, lease_until=now + lease)
             .returning(*sources.c)
         )
+        if not any_row(self._engine, select(sources.c.id).where(and_(*conditions))):
+            return []  # most ticks find nothing due
         with writing(self._engine) as conn:
             return [to_source(row) for row in conn.execute(claim)]
 

@@ -208,3 +208,27 @@ async def test_same_bytes_without_validators_are_not_parsed_again(
     again = await poll(config, store_for, pool)
     assert again["plain"].status == "same_body"
     assert "If-None-Match" not in server.headers_for("/plain/baohatinh-xa-hoi.rss")[-1]
+
+
+async def test_a_source_only_another_process_knows_is_left_to_it(
+    tmp_path: Path, server: FeedServer, store_for: Store, db_url: str, pool: ProcessPoolExecutor
+) -> None:
+    """During a rollout, processes sharing a database may run different config.yaml files."""
+    newer = write_config(
+        tmp_path,
+        db_url,
+        {
+            "xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss"),
+            "moi": server.url("/feeds/baohatinh-chinh-tri.rss"),
+        },
+    )
+    async with Poller(newer, store_for, pool=pool) as rolled_out:
+        await asyncio.to_thread(rolled_out.sync_sources)
+    older = write_config(tmp_path, db_url, {"xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss")})
+    async with Poller(older, store_for, pool=pool) as not_yet:
+        results = await not_yet.poll(due_only=True)
+    assert [result.source_id for result in results] == ["xa-hoi"]
+    assert server.requests["/feeds/baohatinh-chinh-tri.rss"] == 0
+    async with Poller(newer, store_for, pool=pool) as rolled_out:  # its lease was released
+        results = await rolled_out.poll(["moi"], due_only=True)
+    assert [(result.source_id, result.status) for result in results] == [("moi", "updated")]

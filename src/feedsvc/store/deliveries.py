@@ -158,8 +158,8 @@ class DeliveryStore:
     ) -> None:
         """Close several deliveries ``(id, state, now, error)`` in one transaction.
 
-        The sender records the outcomes that arrive while the previous write
-        commits all at once: one commit per message was a quarter of sending's CPU.
+        The sender batches the outcomes that arrive while its previous write
+        commits (group commit): one commit per message cost a quarter of sending's CPU.
         """
         if not outcomes:
             return

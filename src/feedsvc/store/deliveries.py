@@ -130,21 +130,21 @@ class DeliveryStore:
             candidates = candidates.where(deliveries.c.schedule == schedule)
         if not any_row(self._engine, candidates):
             return []
-        with writing(self._engine) as conn:
-            ids = list(conn.execute(candidates.with_for_update(skip_locked=True)).scalars())
-            if not ids:
-                return []
-            rows = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(ids))
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    attempts=deliveries.c.attempts + 1,
-                    lease_owner=owner,
-                    lease_until=now + lease,
-                )
-                .returning(*deliveries.c)
+        claim = (  # one statement, as SourceStore.claim does
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery())
             )
+            .values(
+                state=DeliveryState.SENDING.value,
+                attempts=deliveries.c.attempts + 1,
+                lease_owner=owner,
+                lease_until=now + lease,
+            )
+            .returning(*deliveries.c)
+        )
+        with writing(self._engine) as conn:
+            rows = conn.execute(claim)
             return sorted((to_delivery(row) for row in rows), key=lambda d: d.id)
 
     def finish(

@@ -11,16 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from feedsvc import config as config_module
-from feedsvc.model import ParsedEntry, ParsedFeed, utcnow
-from feedsvc.newsletter.periods import latest_periods
-from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
+from tests._seed import entries_before_digest
 from tests.feedserver import ThreadedFeedServer
 
 FEEDS = Path(__file__).parents[1] / "data" / "feeds"
@@ -193,16 +190,7 @@ def test_digest_preview_and_dry_run_show_without_sending(tmp_path: Path) -> None
     config_path = make_config(tmp_path, {"xa-hoi": "https://baohatinh.vn/rss/xa-hoi.rss"})
     config = config_module.load(config_path)
     store = Store.open(config.database_url)
-    _, period = latest_periods("0 7 * * *", "Asia/Ho_Chi_Minh", utcnow())
-    seen = period - timedelta(hours=1)
-    store.sources.sync([("xa-hoi", "https://baohatinh.vn/rss/xa-hoi.rss")], seen)
-    [source] = store.sources.list()
-    items = tuple(
-        ParsedEntry(identity=f"t{n}", title=f"Tin {n}: Trẻ em", published=seen, content_hash=str(n))
-        for n in range(3)
-    )
-    stored = store.entries.apply(source, ParsedFeed("Báo", None, items), {}, seen)
-    Publisher(config, store).file(list(stored.new_ids))
+    entries_before_digest(config, store, [f"Tin {n}: Trẻ em" for n in range(3)])
     store.close()
     feedsvc("subscribers", "add", "an@example.vn", "--confirmed", config=config_path, check=True)
     preview = feedsvc("digest", "preview", "daily", "an@example.vn", config=config_path, check=True)

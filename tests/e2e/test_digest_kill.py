@@ -13,10 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from feedsvc import config as config_module
-from feedsvc.model import ParsedEntry, ParsedFeed, utcnow
-from feedsvc.newsletter.periods import latest_periods
-from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
+from tests._seed import add_readers, entries_before_digest
 
 SUBSCRIBERS = 300
 CONCURRENCY = 4
@@ -60,32 +58,8 @@ mail:
     )
     config = config_module.load(path)
     store = Store.open(config.database_url)
-    _, period = latest_periods("0 7 * * *", "Asia/Ho_Chi_Minh", utcnow())
-    seen = period - timedelta(hours=1)
-    store.sources.sync([("xa-hoi", "https://baohatinh.vn/rss/xa-hoi.rss")], seen)
-    [source] = store.sources.list()
-    items = tuple(
-        ParsedEntry(
-            identity=f"tin-{n}",
-            title=f"Tin {n}: Hà Tĩnh",
-            link=f"https://baohatinh.vn/{n}.html",
-            published=seen,
-            content_hash=str(n),
-        )
-        for n in range(5)
-    )
-    stored = store.entries.apply(source, ParsedFeed("Báo", None, items), {}, seen)
-    Publisher(config, store).file(list(stored.new_ids))
-    for n in range(SUBSCRIBERS):
-        store.subscribers.add(
-            f"reader{n}@example.vn",
-            categories=["xa-hoi"],
-            schedule="daily",
-            locale="vi",
-            timezone="Asia/Ho_Chi_Minh",
-            confirmed=True,
-            now=seen - timedelta(days=3),
-        )
+    seen = entries_before_digest(config, store, [f"Tin {n}: Hà Tĩnh" for n in range(5)])
+    add_readers(store, SUBSCRIBERS, schedule="daily", since=seen - timedelta(days=3))
     store.close()
     return path
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from feedsvc.model import utcnow
 from feedsvc.store import Store
 from tests._net import free_port
+from tests._seed import add_readers
 from tests.e2e.test_service import fresh_feed, wait_for
 from tests.feedserver import ThreadedFeedServer
 from tests.smtpserver import ThreadedSmtpServer
@@ -74,16 +75,7 @@ sources:
 
 def test_three_processes_share_the_work_and_survive_a_kill(tmp_path: Path, pg_url: str) -> None:
     store = Store.open(pg_url)
-    for n in range(SUBSCRIBERS):
-        store.subscribers.add(
-            f"reader{n}@example.vn",
-            categories=["xa-hoi"],
-            schedule="minutely",
-            locale="vi",
-            timezone="Asia/Ho_Chi_Minh",
-            confirmed=True,
-            now=utcnow() - timedelta(days=1),
-        )
+    add_readers(store, SUBSCRIBERS, schedule="minutely", since=utcnow() - timedelta(days=1))
     store.close()
     root = tmp_path / "feeds"
     root.mkdir()

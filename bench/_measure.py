@@ -74,9 +74,9 @@ def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            stat = _read(f"/proc/{entry.name}/stat")
+            stat = read_proc(f"/proc/{entry.name}/stat")
             if stat:
-                parent = int(stat.rpartition(")")[2].split()[1])
+                parent = int(stat_fields(stat)[1])
                 children.setdefault(parent, []).append(int(entry.name))
     found, todo = [], [root]
     while todo:
@@ -88,15 +88,25 @@ def descendants(root: int) -> list[int]:
 
 def _sample(pid: int) -> _Proc | None:
     """CPU time and peak RSS of ``pid``, or None if it has gone."""
-    stat, status = _read(f"/proc/{pid}/stat"), _read(f"/proc/{pid}/status")
+    stat, status = read_proc(f"/proc/{pid}/stat"), read_proc(f"/proc/{pid}/status")
     if not stat or not status:
         return None
-    fields = stat.rpartition(")")[2].split()  # after "(comm)": state is fields[0]
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return _Proc(cpu_s=ticks * _TICK_S, peak_mb=_field_kb(status, "VmHWM:") / 1024)
+    return _Proc(cpu_s=stat_cpu_s(stat), peak_mb=_field_kb(status, "VmHWM:") / 1024)
 
 
-def _read(path: str) -> str:
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat text after "(comm)": the state is [0]."""
+    return stat.rpartition(")")[2].split()
+
+
+def stat_cpu_s(stat: str) -> float:
+    """User + system CPU seconds from a /proc/PID/stat text."""
+    fields = stat_fields(stat)
+    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime
+
+
+def read_proc(path: str) -> str:
+    """A /proc file's text, or "" if its process has gone."""
     try:
         with open(path, encoding="ascii", errors="replace") as file:
             return file.read()
@@ -201,7 +211,7 @@ def _watch(child: subprocess.Popen[bytes], timeout: float) -> float:
 
 
 def _pss_mb(pid: int) -> float:
-    rollup = _read(f"/proc/{pid}/smaps_rollup")
+    rollup = read_proc(f"/proc/{pid}/smaps_rollup")
     return _field_kb(rollup, "Pss:") / 1024
 
 

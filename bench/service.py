@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench._corpus import write_feeds
-from bench._measure import BenchError, Usage, descendants
+from bench._measure import BenchError, Usage, descendants, read_proc, stat_cpu_s, stat_fields
 from bench._report import Report, Row, Target, progress
 from bench._server import feed_servers
 from bench._service_scenarios import (
@@ -110,7 +110,6 @@ PARTS = 5  # the window in fifths: a minute each in the full run
 _START_TIMEOUT_S = 120
 _EARLY_S = 2.0  # a poll's due time is set before its fetch; the log line comes after it
 _SETTLE_S = 15.0  # after the last due source's tick: the time its batch takes, with room
-_TICK_CLOCK_S = 1 / os.sysconf("SC_CLK_TCK")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -299,24 +298,15 @@ def _snapshot(root: int) -> _Sample:
 
 def _proc(pid: int) -> _Proc | None:
     """CPU time, RSS and PSS of ``pid`` from /proc, or None if it has gone."""
-    stat, rollup = _read(f"/proc/{pid}/stat"), _read(f"/proc/{pid}/smaps_rollup")
+    stat, rollup = read_proc(f"/proc/{pid}/stat"), read_proc(f"/proc/{pid}/smaps_rollup")
     if not stat:
         return None
-    fields = stat.rpartition(")")[2].split()  # after "(comm)": state is fields[0]
     pss_kb = next((int(line.split()[1]) for line in rollup.splitlines() if line[:4] == "Pss:"), 0)
     return _Proc(
-        cpu_s=(int(fields[11]) + int(fields[12])) * _TICK_CLOCK_S,  # utime + stime
-        rss_mb=int(fields[21]) * _PAGE_MB,
+        cpu_s=stat_cpu_s(stat),
+        rss_mb=int(stat_fields(stat)[21]) * _PAGE_MB,
         pss_mb=pss_kb / 1024,
     )
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="ascii", errors="replace") as file:
-            return file.read()
-    except OSError:  # the process exited between listing and reading
-        return ""
 
 
 def _check_service_window(

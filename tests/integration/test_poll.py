@@ -15,7 +15,7 @@ from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.ingest.poll import Poller
 from feedsvc.ingest.pool import parse_pool
-from feedsvc.model import PollResult, SourceStatus
+from feedsvc.model import PollResult, SourceStatus, utcnow
 from feedsvc.store import Store
 from feedsvc.store.schema import entries
 from tests.feedserver import FeedServer
@@ -232,3 +232,29 @@ async def test_a_source_only_another_process_knows_is_left_to_it(
     async with Poller(newer, store_for, pool=pool) as rolled_out:  # its lease was released
         results = await rolled_out.poll(["moi"], due_only=True)
     assert [(result.source_id, result.status) for result in results] == [("moi", "updated")]
+
+
+async def test_entries_stored_by_a_poll_killed_before_filing_are_filed_later(
+    tmp_path: Path, server: FeedServer, pool: ProcessPoolExecutor, store_for: Store
+) -> None:
+    """A kill between storing a source's entries and filing them must not leave them
+    out of every category for good: ``publish`` and the next poll both file them."""
+    from feedsvc.publish.regenerate import Publisher
+
+    config = write_config(
+        tmp_path, str(store_for.engine.url), {"xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss")}
+    )
+    publisher = Publisher(config, store_for)
+    publisher.publish_all(utcnow())  # a service that has run before: classification is current
+    async with Poller(config, store_for, pool=pool) as poller:  # stores, never files
+        await asyncio.to_thread(poller.sync_sources)
+        [result] = await poller.poll()
+    assert result.new > 0
+    assert store_for.categories.newest("xa-hoi", 100) == []  # the killed poll's state
+
+    publisher.publish_all(utcnow())  # what `feedsvc publish` runs
+    filed = store_for.categories.newest("xa-hoi", 100)
+    assert len(filed) == result.new
+    document = store_for.documents.get("xa-hoi.rss")
+    assert document is not None
+    assert filed[0].title.encode() in document.body

@@ -50,7 +50,8 @@ def test_migrations_match_the_schema_and_round_trip(store: Store) -> None:
     migrate.downgrade(store.engine, "base")
     assert migrate.current(store.engine) is None
     migrate.upgrade(store.engine)
-    assert migrate.current(store.engine) == migrate.head() == "0003"
+    newest = max(path.name[:4] for path in (migrate.MIGRATIONS / "versions").glob("0*.py"))
+    assert migrate.current(store.engine) == migrate.head() == newest
 
 
 def test_new_entries_are_stored_once(store: Store) -> None:

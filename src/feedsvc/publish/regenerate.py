@@ -37,12 +37,14 @@ class Publisher:
         self._source_categories = {s.id: s.categories for s in config.sources}
 
     def after_poll(self, results: Sequence[PollResult], now: datetime) -> list[str]:
-        """File the entries a poll stored or edited, then regenerate what changed."""
-        ids = [entry_id for result in results for entry_id in result.entry_ids]
-        if not ids:
+        """File what the poll stored or edited, then regenerate what changed.
+
+        It files every unfiled entry, not only this poll's: entries stored by a
+        poll that was killed before it got here are filed by the next one.
+        """
+        if not any(result.entry_ids for result in results):
             return []
-        touched = self.file(ids)
-        return self.regenerate([*touched, ALL], now)
+        return self.regenerate([*self.file_unfiled(), ALL], now)
 
     def feed_urls(self, documents: Sequence[str]) -> list[str]:
         """The public URLs of changed feed documents (what a WebSub hub is told)."""
@@ -62,6 +64,13 @@ class Publisher:
         touched: set[str] = set()
         for start in range(0, len(entry_ids), 1000):
             touched |= self._file(self.store.categories.entries(entry_ids[start : start + 1000]))
+        return touched
+
+    def file_unfiled(self) -> set[str]:
+        """Classify every entry still marked unfiled (new, edited, or left by a kill)."""
+        touched: set[str] = set()
+        while batch := self.store.categories.unfiled():
+            touched |= self._file(batch)
         return touched
 
     def _file(self, entries: Sequence[Entry]) -> set[str]:
@@ -105,8 +114,10 @@ class Publisher:
         ]
 
     def publish_all(self, now: datetime) -> list[str]:
-        """Reclassify if the categories changed, then regenerate every feed and the OPML."""
-        self.reclassify_if_changed()
+        """File what is unfiled, reclassify if the categories changed, then regenerate
+        every feed and the OPML."""
+        if not self.reclassify_if_changed():
+            self.file_unfiled()
         changed = self.regenerate([ALL, *(c.id for c in self.config.categories)], now)
         opml = render_opml(
             self.config.site.title,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 
 from feedsvc.model import Enclosure, Entry, Filed
 from feedsvc.store.engine import insert, reading, writing
@@ -47,6 +47,7 @@ class CategoryStore:
         """File each entry under exactly these categories; return every category touched.
 
         A category an entry left counts as touched too: its feed must drop the entry.
+        The entries' ``filed`` mark is set in the same transaction.
         """
         if not filed:
             return set()
@@ -66,6 +67,7 @@ class CategoryStore:
             ]
             if rows:  # a process reclassifying at the same time may have filed some
                 conn.execute(insert(conn, entry_categories).on_conflict_do_nothing(), rows)
+            conn.execute(update(entries).where(entries.c.id.in_(ids)).values(filed=True))
         return touched | {category for categories in filed.values() for category in categories}
 
     def newest(self, category: str | None, limit: int) -> list[Entry]:
@@ -98,6 +100,12 @@ class CategoryStore:
                     filed[row.id] = (to_entry(row), set())
                 filed[row.id][1].add(row.category_id)
         return [Filed(entry, frozenset(categories)) for entry, categories in filed.values()]
+
+    def unfiled(self, limit: int = 1000) -> list[Entry]:
+        """Entries stored (or edited) but not yet filed, oldest first."""
+        query = select(entries).where(entries.c.filed.is_(False)).order_by(entries.c.id)
+        with reading(self._engine) as conn:
+            return [to_entry(row) for row in conn.execute(query.limit(limit))]
 
     def entries(self, ids: Sequence[int]) -> list[Entry]:
         with reading(self._engine) as conn:

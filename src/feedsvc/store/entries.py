@@ -81,6 +81,7 @@ class EntryStore:
                     .values(
                         changed_at=now,
                         revision=entries.c.revision + 1,
+                        filed=False,  # an edit may move it between categories
                         **{name: bindparam(f"_{name}") for name in _EDITABLE},
                     ),
                     [_edit_params(entry_id, e) for entry_id, e in edited],
@@ -164,6 +165,7 @@ def _new_row(source: Source, entry: ParsedEntry, now: datetime) -> dict[str, Any
         "changed_at": now,
         "revision": 0,
         "backlog": _is_backlog(entry, source.first_polled_at, now),
+        "filed": False,
     }
 
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 
 
@@ -109,8 +111,18 @@ entries = Table(
     Column("changed_at", UTCDateTime, nullable=False),  # last time its content changed
     Column("revision", Integer, nullable=False, default=0),  # edits seen since first stored
     Column("backlog", Boolean, nullable=False, default=False),  # old when its source was added
+    # False until classified: stored and filed are two transactions, and a kill in
+    # between must leave a mark that the next publish (or process) picks up.
+    Column("filed", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("source_id", "identity"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
+)
+
+Index(
+    "ix_entries_unfiled",
+    entries.c.id,
+    sqlite_where=text("NOT filed"),
+    postgresql_where=text("NOT filed"),
 )
 
 entry_categories = Table(

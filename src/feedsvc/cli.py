@@ -33,6 +33,7 @@ from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
     from feedsvc.ingest.poll import Poller
+    from feedsvc.lease import Holder
     from feedsvc.newsletter.deliver import Deliverer, Summary
     from feedsvc.publish.regenerate import Publisher
 
@@ -145,17 +146,28 @@ def db_upgrade(config_path: Path) -> None:
 @main.command()
 @click.argument("source_ids", nargs=-1)
 @click.option("--force", is_flag=True, help="Also poll retired sources and ignore Retry-After.")
+@click.option(
+    "--wait", "wait_for_leases", is_flag=True, help="Wait for sources another process is polling."
+)
 @config_option
 @operator_errors
-def poll(source_ids: tuple[str, ...], force: bool, config_path: Path) -> None:
+def poll(
+    source_ids: tuple[str, ...], force: bool, wait_for_leases: bool, config_path: Path
+) -> None:
     """Poll sources now (all, or those named) and store what is new."""
+    from feedsvc.lease import describe
+
     config = load_config(config_path)
     _check_ids(config, source_ids)
     with opened_store(config) as store:
-        results = asyncio.run(_poll(config, store, list(source_ids) or None, force))
+        results, held = asyncio.run(
+            _poll(config, store, list(source_ids) or None, force, wait_for_leases)
+        )
         publisher = _publisher(config, store)
         asyncio.run(publisher.announce(publisher.after_poll(results, utcnow())))
     _print_results(results)
+    if held:
+        err.print(describe(held, "source"), markup=False)
 
 
 def _publisher(config: Config, store: Store) -> Publisher:
@@ -197,19 +209,21 @@ def _check_ids(config: Config, ids: Sequence[str]) -> None:
 
 
 async def _poll(
-    config: Config, store: Store, ids: list[str] | None, force: bool
-) -> list[PollResult]:
+    config: Config, store: Store, ids: list[str] | None, force: bool, wait_for_leases: bool
+) -> tuple[list[PollResult], list[Holder]]:
     from feedsvc.ingest.poll import Poller
 
     async with Poller(config, store) as poller:
         await asyncio.to_thread(poller.sync_sources)
         if not out.is_terminal:
-            return await poller.poll(ids, force=force)
-        return await _poll_with_progress(poller, ids, force)
+            results = await poller.poll(ids, force=force, wait_for_leases=wait_for_leases)
+        else:
+            results = await _poll_with_progress(poller, ids, force, wait_for_leases)
+        return results, await asyncio.to_thread(poller.held)
 
 
 async def _poll_with_progress(
-    poller: Poller, ids: list[str] | None, force: bool
+    poller: Poller, ids: list[str] | None, force: bool, wait_for_leases: bool
 ) -> list[PollResult]:
     with Progress(
         TextColumn("polling"),
@@ -223,6 +237,7 @@ async def _poll_with_progress(
         return await poller.poll(
             ids,
             force=force,
+            wait_for_leases=wait_for_leases,
             on_claimed=lambda n: progress.update(task, total=n),
             on_result=lambda _: progress.advance(task),
         )
@@ -504,7 +519,7 @@ def _schedule(config: Config, name: str) -> str:
 
 
 def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
-    from feedsvc.ingest.poll import process_owner
+    from feedsvc.lease import process_owner
     from feedsvc.newsletter.deliver import Deliverer, subscriber_links
     from feedsvc.newsletter.tokens import Tokens
 
@@ -515,9 +530,13 @@ def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
 @digest.command("send")
 @click.argument("schedule")
 @click.option("--dry-run", is_flag=True, help="Show who would get what; send and write nothing.")
+@click.option(
+    "--wait", "wait_for_leases", is_flag=True, help="Wait for digests another process holds."
+)
 @config_option
-def digest_send(schedule: str, dry_run: bool, config_path: Path) -> None:
+def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path: Path) -> None:
     """Build and send this period's digests of SCHEDULE now."""
+    from feedsvc.lease import describe
     from feedsvc.newsletter.mail import create_mailer
 
     config = load_config(config_path)
@@ -529,36 +548,39 @@ def digest_send(schedule: str, dry_run: bool, config_path: Path) -> None:
         mailer = create_mailer(config)
         deliverer = _deliverer(config, store, mailer)
         plan = deliverer.plan(schedule)
-        summary = asyncio.run(_send(deliverer, mailer, schedule))
+        summary = asyncio.run(_send(deliverer, mailer, schedule, wait_for_leases))
     states = ", ".join(f"{n} {state}" for state, n in sorted(summary.states.items())) or "nothing"
     out.print(
         f"{schedule} {plan.period:%Y-%m-%d %H:%M} UTC: {plan.subscribers} subscribers, "
         f"{plan.created} new deliveries; {states}",
         markup=False,
     )
+    if summary.held:
+        err.print(describe(summary.held, "delivery"), markup=False)
 
 
-async def _send(deliverer: Deliverer, mailer: Any, schedule: str) -> Summary:
+async def _send(deliverer: Deliverer, mailer: Any, schedule: str, wait_for_leases: bool) -> Summary:
     try:
-        return await deliverer.send(schedule, wait=deliverer.config.mail.retry_delay * 8)
+        return await deliverer.send(
+            schedule,
+            wait=deliverer.config.mail.retry_delay * 8,
+            wait_for_leases=wait_for_leases,
+        )
     finally:
         await mailer.close()
 
 
 def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
-    from feedsvc.model import SubscriberStatus
-    from feedsvc.newsletter.deliver import Digests
-    from feedsvc.newsletter.periods import latest_periods
+    from feedsvc.newsletter.deliver import Digests, period_windows
 
-    previous, period = latest_periods(
-        config.newsletter.schedules[schedule], config.site.timezone, utcnow()
-    )
+    period, windows = period_windows(config, store, schedule, utcnow())
     digests = Digests(config, store)
-    last = store.deliveries.last_until(schedule)
     table = Table("email", "stories", "sections")
-    for subscriber in store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE):
-        since = min(last.get(subscriber.id, previous), period)
-        found = digests.for_subscriber(subscriber, since, period)
+    for subscriber, window in windows:
+        if window is None:
+            table.add_row(subscriber.email, "-", "(an earlier digest is still being sent)")
+            continue
+        found = digests.for_subscriber(subscriber, window.since, window.until)
         sections = ", ".join(section.title for section in found.sections)
         table.add_row(subscriber.email, str(found.count), sections or "(nothing new: no email)")
     out.print(table)
@@ -572,8 +594,7 @@ def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
 @config_option
 def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) -> None:
     """Print the digest EMAIL would get from SCHEDULE now, without sending it."""
-    from feedsvc.newsletter.deliver import Digests
-    from feedsvc.newsletter.periods import latest_periods
+    from feedsvc.newsletter.deliver import Digests, period_windows
     from feedsvc.newsletter.render import render_digest
 
     config = load_config(config_path)
@@ -582,13 +603,17 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
         subscriber = store.subscribers.by_email(email)
         if subscriber is None:
             raise click.ClickException(f"no subscriber {email}")
-        previous, period = latest_periods(
-            config.newsletter.schedules[schedule], config.site.timezone, utcnow()
-        )
-        since = min(store.deliveries.last_until(schedule).get(subscriber.id, previous), period)
-        found = Digests(config, store).for_subscriber(subscriber, since, period)
+        [(_, window)] = period_windows(config, store, schedule, utcnow(), [subscriber])[1]
+        if window is None:
+            raise click.ClickException(
+                f"an earlier {schedule} digest to {subscriber.email} is still being sent"
+            )
+        found = Digests(config, store).for_subscriber(subscriber, window.since, window.until)
     if found.empty:
-        out.print(f"nothing new for {subscriber.email} since {since:%Y-%m-%d %H:%M} UTC: no email")
+        out.print(
+            f"nothing new for {subscriber.email} since {window.since:%Y-%m-%d %H:%M} UTC: no email",
+            markup=False,
+        )
         return
     rendered = render_digest(
         found,

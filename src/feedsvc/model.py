@@ -233,6 +233,19 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryHistory:
+    """What one subscriber's deliveries of one schedule so far say about the next.
+
+    ``delivered_until`` is where the last digest that went out (or had nothing
+    to send) ended; ``first_since`` where the first one, of any state, began.
+    """
+
+    open: bool  # one is still pending or sending
+    delivered_until: datetime | None
+    first_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class DigestSection:
     category_id: str
     title: str

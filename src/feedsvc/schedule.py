@@ -27,7 +27,8 @@ from feedsvc import config as config_module
 from feedsvc import metrics
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError
-from feedsvc.ingest.poll import Poller, process_owner
+from feedsvc.ingest.poll import Poller
+from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
 from feedsvc.newsletter.mail import create_mailer

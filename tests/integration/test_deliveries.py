@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 from feedsvc.model import DeliveryState, SubscriberStatus
+from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
 from tests.conftest import NOW
 
@@ -84,25 +85,65 @@ def test_a_claimed_delivery_is_not_claimed_again_until_its_lease_expires(store: 
 def test_retry_waits_and_closed_states_are_never_claimed(store: Store) -> None:
     plan(store, add(store, "a@example.vn"), add(store, "b@example.vn"))
     first, second = store.deliveries.claim("p", NOW, LEASE)
-    store.deliveries.retry(first.id, "451 try later", NOW + timedelta(minutes=1))
-    store.deliveries.finish(second.id, DeliveryState.SENT, NOW)
+    assert store.deliveries.retry("p", first.id, "451 try later", NOW + timedelta(minutes=1))
+    assert store.deliveries.finish("p", second.id, DeliveryState.SENT, NOW)
     assert store.deliveries.claim("p", NOW + timedelta(seconds=30), LEASE) == []
     assert store.deliveries.next_attempt() == NOW + timedelta(minutes=1)
     [again] = store.deliveries.claim("p", NOW + timedelta(minutes=1), LEASE)
     assert again.id == first.id
-    store.deliveries.finish(again.id, DeliveryState.UNKNOWN, NOW, "dropped after DATA")
+    store.deliveries.finish("p", again.id, DeliveryState.UNKNOWN, NOW, "dropped after DATA")
     assert store.deliveries.claim("p", NOW + timedelta(days=1), LEASE) == []
     assert store.deliveries.counts() == {"sent": 1, "unknown": 1}
 
 
+def test_an_outcome_is_recorded_only_under_the_lease_that_sent_it(store: Store) -> None:
+    plan(store, add(store, "a@example.vn"))
+    [slow] = store.deliveries.claim("p1", NOW, LEASE)
+    [taken] = store.deliveries.claim("p2", NOW + LEASE * 2, LEASE)  # p1 stalled past its lease
+    assert taken.id == slow.id
+    assert not store.deliveries.finish("p1", slow.id, DeliveryState.SENT, NOW + LEASE * 2)
+    assert not store.deliveries.retry("p1", slow.id, "451", NOW + LEASE * 3)
+    assert store.deliveries.counts() == {"sending": 1}  # still p2's to finish
+    assert store.deliveries.finish("p2", taken.id, DeliveryState.SENT, NOW + LEASE * 2)
+    assert store.deliveries.counts() == {"sent": 1}
+
+
+def test_a_process_never_claims_again_a_row_it_is_still_sending(store: Store) -> None:
+    plan(store, add(store, "a@example.vn"))
+    [claimed] = store.deliveries.claim("p1", NOW, LEASE)
+    assert store.deliveries.claim("p1", NOW + LEASE * 2, LEASE) == []  # expired, but its own
+    assert store.deliveries.renew("p1", [claimed.id], NOW + LEASE * 3) == [claimed.id]
+    assert store.deliveries.claim("p2", NOW + LEASE * 2, LEASE) == []  # renewed: still held
+    assert store.deliveries.renew("p2", [claimed.id], NOW + LEASE * 3) == []  # not p2's
+
+
+def test_a_dead_owners_leases_are_taken_over_before_they_expire(store: Store) -> None:
+    plan(store, add(store, "a@example.vn"), add(store, "b@example.vn"))
+    store.deliveries.claim("dead", NOW, LEASE, limit=1)
+    store.deliveries.claim("alive", NOW, LEASE, limit=1)
+    holders = {h.owner: (h.count, h.until) for h in store.deliveries.holders(NOW)}
+    assert holders == {"dead": (1, NOW + LEASE), "alive": (1, NOW + LEASE)}
+    [taken] = store.deliveries.claim("p", NOW, LEASE, take_over=["dead"])
+    assert taken.attempts == 2
+    assert {h.owner for h in store.deliveries.holders(NOW)} == {"alive", "p"}
+
+
 def test_the_next_window_starts_where_the_last_delivered_one_ended(store: Store) -> None:
-    ok, failed = add(store, "a@example.vn"), add(store, "b@example.vn")
-    plan(store, ok, failed)
+    ok, failed, busy = add(store, "a@example.vn"), add(store, "b@example.vn"), add(store, "c@x.vn")
+    plan(store, ok, failed, busy)
     for delivery in store.deliveries.claim("p", NOW, LEASE):
-        state = DeliveryState.SENT if delivery.subscriber_id == ok else DeliveryState.FAILED
-        store.deliveries.finish(delivery.id, state, NOW)
-    # The failed one's next digest starts where this one did: its entries come again.
-    assert store.deliveries.last_until("daily") == {ok: PERIOD, failed: PERIOD - timedelta(days=1)}
+        if delivery.subscriber_id != busy:
+            state = DeliveryState.SENT if delivery.subscriber_id == ok else DeliveryState.FAILED
+            store.deliveries.finish("p", delivery.id, state, NOW)
+    histories = store.deliveries.histories("daily")
+    later = PERIOD + timedelta(days=1)
+    windows = {i: next_window(histories.get(i), PERIOD, later) for i in (ok, failed, busy)}
+    assert windows == {
+        ok: Window(PERIOD, later),
+        # The failed one's next digest starts where this one did: its entries come again.
+        failed: Window(PERIOD - timedelta(days=1), later),
+        busy: None,  # still sending: a next window now would overlap it
+    }
 
 
 def test_three_bounces_mark_a_subscriber_bounced(store: Store) -> None:

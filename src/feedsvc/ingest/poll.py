@@ -12,32 +12,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
 from types import TracebackType
 
-from feedsvc import metrics
+from feedsvc import lease, metrics
 from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.ingest import outcome
 from feedsvc.ingest.fetch import Fetcher, FetchPolicy
 from feedsvc.ingest.parse import parse_feed
 from feedsvc.ingest.pool import parse_pool
+from feedsvc.lease import Heartbeat, Holder, process_owner
 from feedsvc.model import FetchResult, ParsedFeed, PollResult, Source, utcnow
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.poll")
 
 Clock = Callable[[], datetime]
-
-
-def process_owner() -> str:
-    """A name for this process in leases: host, pid and a random part (pids are reused)."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def fetch_policy(config: Config) -> FetchPolicy:
@@ -100,37 +93,82 @@ class Poller:
         *,
         due_only: bool = False,
         force: bool = False,
+        wait_for_leases: bool = False,
         on_claimed: Callable[[int], None] | None = None,
         on_result: Callable[[PollResult], None] | None = None,
     ) -> list[PollResult]:
-        """Claim the sources to poll (all, or ``ids``) and poll them concurrently."""
-        claimed = await asyncio.to_thread(
-            self.store.sources.claim,
-            self.owner,
-            self.clock(),
-            self.config.fetch.lease,
-            ids=ids,
-            due_only=due_only,
-            force=force,
-        )
+        """Claim the sources to poll (all, or ``ids``) and poll them concurrently.
+
+        Leases of dead processes of this host are taken over at once; those of
+        live or remote ones are left (:meth:`held` says whose they are), or with
+        ``wait_for_leases`` waited for until they expire, and then polled.
+        """
+        results = await self._poll_claimed(ids, due_only, force, on_claimed, on_result)
+        while wait_for_leases and (held := await asyncio.to_thread(self.held)):
+            until = max(holder.until for holder in held)
+            await asyncio.sleep(max(0.0, (until - self.clock()).total_seconds()) + 0.05)
+            wanted = ids if ids is not None else [source.id for source in self.config.sources]
+            polled = {result.source_id for result in results}
+            rest = [source_id for source_id in wanted if source_id not in polled]
+            if not rest:
+                break
+            results += await self._poll_claimed(rest, due_only, force, on_claimed, on_result)
+        return results
+
+    async def _poll_claimed(
+        self,
+        ids: Sequence[str] | None,
+        due_only: bool,
+        force: bool,
+        on_claimed: Callable[[int], None] | None,
+        on_result: Callable[[PollResult], None] | None,
+    ) -> list[PollResult]:
+        claimed = await asyncio.to_thread(self._claim, ids, due_only, force)
         claimed = await self._known(claimed)
         if on_claimed:
             on_claimed(len(claimed))
         # At most `concurrency` sources between fetch and store: a body waiting for a
         # parse worker is held in memory, and fetching outruns parsing.
         slots = asyncio.Semaphore(self.config.fetch.concurrency)
+        beat = Heartbeat([s.id for s in claimed], self._renew, self.config.fetch.lease / 3)
 
         async def run(source: Source) -> PollResult:
             async with slots:
                 result = await self.poll_source(source)
+            beat.done(source.id)
             if on_result:
                 on_result(result)
             return result
 
         try:
-            return list(await asyncio.gather(*(run(source) for source in claimed)))
+            async with beat:
+                return list(await asyncio.gather(*(run(source) for source in claimed)))
         finally:
             await self._flush_unchanged()
+
+    def _claim(self, ids: Sequence[str] | None, due_only: bool, force: bool) -> list[Source]:
+        now = self.clock()
+        dead = lease.dead_owners(self.held(now))
+        if dead:
+            log.warning("taking over", extra={"fields": {"dead": " ".join(dead)}})
+        return self.store.sources.claim(
+            self.owner,
+            now,
+            self.config.fetch.lease,
+            ids=ids,
+            due_only=due_only,
+            force=force,
+            take_over=dead,
+        )
+
+    def held(self, now: datetime | None = None) -> list[Holder]:
+        """Leases on sources that other processes hold now."""
+        holders = self.store.sources.holders(now or self.clock())
+        return [holder for holder in holders if holder.owner != self.owner]
+
+    async def _renew(self, ids: list[str]) -> list[str]:
+        until = self.clock() + self.config.fetch.lease
+        return await asyncio.to_thread(self.store.sources.renew, self.owner, ids, until)
 
     async def _known(self, claimed: list[Source]) -> list[Source]:
         """The claimed sources this process's config.yaml has; the others are released.
@@ -146,7 +184,9 @@ class Poller:
                 "not in this config.yaml; left to another process",
                 extra={"fields": {"source": source_id}},
             )
-        await asyncio.to_thread(self.store.sources.record_many, [(i, {}) for i in unknown])
+        await asyncio.to_thread(
+            self.store.sources.record_many, [(i, {}) for i in unknown], self.owner
+        )
         return [source for source in claimed if source.id in self._settings]
 
     async def _flush_unchanged(self) -> None:
@@ -157,7 +197,7 @@ class Poller:
         """
         unchanged, self._unchanged = self._unchanged, []
         if unchanged:
-            await asyncio.to_thread(self.store.sources.record_many, unchanged)
+            await asyncio.to_thread(self.store.sources.record_many, unchanged, self.owner)
 
     async def poll_source(self, source: Source) -> PollResult:
         """Fetch, parse and store one claimed source; failures become the result's error."""
@@ -205,7 +245,9 @@ class Poller:
         values = outcome.succeeded(
             source, fetched, feed, body_hash=body_hash, interval=interval, now=now
         )
-        stored = await asyncio.to_thread(self.store.entries.apply, source, feed, values, now)
+        stored = await asyncio.to_thread(
+            self.store.entries.apply, source, feed, values, now, self.owner
+        )
         return PollResult(
             source.id,
             "updated" if stored.new or stored.updated else "no_change",
@@ -225,7 +267,7 @@ class Poller:
             max_backoff=self.config.fetch.max_backoff,
             now=now,
         )
-        await asyncio.to_thread(self.store.sources.record, source.id, values)
+        await asyncio.to_thread(self.store.sources.record, source.id, values, self.owner)
         status = "retired" if isinstance(error, Gone) else "error"
         return PollResult(source.id, status, error=values["last_error"])
 

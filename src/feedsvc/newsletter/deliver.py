@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from feedsvc import metrics
+from feedsvc import lease, metrics
 from feedsvc.config import Config
+from feedsvc.lease import Heartbeat, Holder
 from feedsvc.model import Delivery, DeliveryState, Digest, Filed, Subscriber, SubscriberStatus
 from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
@@ -42,6 +43,7 @@ from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import latest_periods
 from feedsvc.newsletter.select import select_digest
 from feedsvc.newsletter.tokens import Purpose, Tokens
+from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.digest")
@@ -62,6 +64,7 @@ class Plan:
     period: datetime
     subscribers: int
     created: int
+    waiting: int = 0  # subscribers left out: an earlier digest of theirs is still open
 
 
 @dataclass(slots=True)
@@ -70,6 +73,7 @@ class Summary:
 
     states: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    held: list[Holder] = field(default_factory=list)  # leases of live or remote processes
 
     def add(self, state: DeliveryState) -> None:
         if state is DeliveryState.PENDING:  # not final: it comes back in a later batch
@@ -124,6 +128,24 @@ def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], L
         )
 
     return links
+
+
+def period_windows(
+    config: Config,
+    store: Store,
+    schedule: str,
+    now: datetime,
+    subscribers: Sequence[Subscriber] | None = None,
+) -> tuple[datetime, list[tuple[Subscriber, Window | None]]]:
+    """The latest period of ``schedule`` at ``now``, and each subscriber's window in it
+    (None: an earlier digest of theirs is still open). What plan, preview and the dry
+    run all show; ``subscribers`` defaults to the schedule's active ones."""
+    cron = config.newsletter.schedules[schedule]
+    previous, period = latest_periods(cron, config.site.timezone, now)
+    if subscribers is None:
+        subscribers = store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
+    histories = store.deliveries.histories(schedule)
+    return period, [(s, next_window(histories.get(s.id), previous, period)) for s in subscribers]
 
 
 def message_id(schedule: str, period: datetime, subscriber_id: int, domain: str) -> str:
@@ -203,8 +225,9 @@ class _Outcomes:
     sent but not recorded, as with one commit per message.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, owner: str) -> None:
         self._store = store
+        self._owner = owner
         self._queued: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -219,9 +242,11 @@ class _Outcomes:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                await asyncio.to_thread(
-                    self._store.deliveries.finish_many, [outcome for outcome, _ in batch]
+                outcomes = [outcome for outcome, _ in batch]
+                recorded = await asyncio.to_thread(
+                    self._store.deliveries.finish_many, self._owner, outcomes
                 )
+                _log_lost(outcome[0] for outcome in outcomes if outcome[0] not in recorded)
             except BaseException as exc:
                 for _, committed in batch:
                     if not committed.done():
@@ -242,14 +267,14 @@ class Deliverer:
         mailer: Mailer,
         *,
         links: Callable[[Subscriber], Links],
-        owner: str = "feedsvc",
+        owner: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.config = config
         self.store = store
         self.mailer = mailer
         self.links = links
-        self.owner = owner
+        self.owner = owner or lease.process_owner()
         self.clock = clock
         self.sender = parseaddr(config.newsletter.from_)[1]
         self.domain = self.sender.rpartition("@")[2] or "localhost"
@@ -259,52 +284,91 @@ class Deliverer:
         return Composer(self.config, self.links, self.domain)
 
     def plan(self, schedule: str, now: datetime | None = None) -> Plan:
-        """Create this period's deliveries for every active subscriber of ``schedule``."""
+        """Create this period's deliveries for every active subscriber of ``schedule``.
+
+        A subscriber whose earlier digest is still pending or sending gets none
+        this period (``newsletter.window``): the next one after it covers the gap.
+        """
         now = now or self.clock()
-        cron = self.config.newsletter.schedules[schedule]
-        previous, period = latest_periods(cron, self.config.site.timezone, now)
-        active = self.store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
-        last = self.store.deliveries.last_until(schedule)
-        windows = [
+        period, windows = period_windows(self.config, self.store, schedule, now)
+        rows = [
             (
                 subscriber.id,
-                min(last.get(subscriber.id, previous), period),
-                period,
-                message_id(schedule, period, subscriber.id, self.domain),
+                window.since,
+                window.until,
+                self.message_id(schedule, period, subscriber),
             )
-            for subscriber in active
+            for subscriber, window in windows
+            if window is not None
         ]
-        created = self.store.deliveries.create(schedule, period, windows, now)
-        log.info(
-            "planned",
-            extra={
-                "fields": {"schedule": schedule, "period": period.isoformat(), "created": created}
-            },
-        )
-        return Plan(schedule, period, len(active), created)
+        active = len(windows)
+        created = self.store.deliveries.create(schedule, period, rows, now)
+        waiting = active - len(rows)
+        fields = {"schedule": schedule, "period": period.isoformat(), "created": created}
+        log.info("planned", extra={"fields": fields | ({"waiting": waiting} if waiting else {})})
+        return Plan(schedule, period, active, created, waiting)
 
-    async def send(self, schedule: str | None = None, *, wait: timedelta = timedelta(0)) -> Summary:
-        """Send every due delivery (of ``schedule``); wait up to ``wait`` for retries that
-        fall due meanwhile (the CLI waits, the service's next tick picks them up)."""
-        run = _Run(Digests(self.config, self.store), self.composer(), _Outcomes(self.store))
+    def message_id(self, schedule: str, period: datetime, subscriber: Subscriber) -> str:
+        return message_id(schedule, period, subscriber.id, self.domain)
+
+    async def send(
+        self,
+        schedule: str | None = None,
+        *,
+        wait: timedelta = timedelta(0),
+        wait_for_leases: bool = False,
+    ) -> Summary:
+        """Send every due delivery (of ``schedule``).
+
+        Args:
+            wait: how long to wait for retries that fall due meanwhile (the CLI
+                waits; the service's next tick picks them up).
+            wait_for_leases: also wait for deliveries that a live or remote
+                process holds, until their leases expire, and send what they left.
+                Otherwise those are listed in the summary's ``held``.
+        """
+        run = _Run(
+            Digests(self.config, self.store), self.composer(), _Outcomes(self.store, self.owner)
+        )
         deadline = self.clock() + wait
         while not self.stopping:
-            batch = await asyncio.to_thread(
-                self.store.deliveries.claim,
-                self.owner,
-                self.clock(),
-                self.config.mail.lease,
-                schedule=schedule,
-                limit=self._batch_size(),
-            )
+            batch = await asyncio.to_thread(self._claim, schedule)
             if batch:
                 await self._send_batch(batch, run)
                 continue
-            due = await asyncio.to_thread(self.store.deliveries.next_attempt, schedule)
-            if due is None or due > deadline:
+            wake, held = await asyncio.to_thread(self._next_wake, schedule, deadline)
+            if wait_for_leases and held:
+                wake = min(wake or held[0].until, *(holder.until for holder in held))
+            if wake is None:
+                run.summary.held = held
                 break
-            await asyncio.sleep(max(0.0, (due - self.clock()).total_seconds()) + 0.01)
+            await asyncio.sleep(max(0.0, (wake - self.clock()).total_seconds()) + 0.01)
         return run.summary
+
+    def _claim(self, schedule: str | None) -> list[Delivery]:
+        """Claim a batch, taking over at once the leases of dead processes of this host."""
+        now = self.clock()
+        holders = self.store.deliveries.holders(now, schedule)
+        dead = lease.dead_owners([h for h in holders if h.owner != self.owner])
+        if dead:
+            log.warning("taking over", extra={"fields": {"dead": " ".join(dead)}})
+        return self.store.deliveries.claim(
+            self.owner,
+            now,
+            self.config.mail.lease,
+            schedule=schedule,
+            limit=self._batch_size(),
+            take_over=dead,
+        )
+
+    def _next_wake(
+        self, schedule: str | None, deadline: datetime
+    ) -> tuple[datetime | None, list[Holder]]:
+        """When a retry falls due before ``deadline`` (or None), and the leases others hold."""
+        due = self.store.deliveries.next_attempt(schedule)
+        holders = self.store.deliveries.holders(self.clock(), schedule)
+        held = [holder for holder in holders if holder.owner != self.owner]
+        return (due if due is not None and due <= deadline else None), held
 
     def _batch_size(self) -> int:
         """Deliveries per claim: enough to keep every connection busy between claims, few
@@ -314,14 +378,26 @@ class Deliverer:
         return max(mail.concurrency, min(mail.concurrency * 16, within_lease))
 
     async def _send_batch(self, batch: list[Delivery], run: _Run) -> None:
+        """Send a claimed batch, ``mail.concurrency`` at a time, renewing its leases."""
         slots = asyncio.Semaphore(self.config.mail.concurrency)
         work = await asyncio.to_thread(self._prepare, batch, run.digests)
+        beat = Heartbeat([d.id for d in batch], self._renew, self.config.mail.lease / 3)
 
         async def one(delivery: Delivery, subscriber: Subscriber | None, digest: Digest) -> None:
             async with slots:
-                run.summary.add(await self._deliver(delivery, subscriber, digest, run))
+                if delivery.id not in beat.lost:  # taken over while this one waited
+                    run.summary.add(await self._deliver_safely(delivery, subscriber, digest, run))
+                beat.done(delivery.id)
 
-        await asyncio.gather(*(one(*item) for item in work))
+        async with beat:
+            done = await asyncio.gather(*(one(*item) for item in work), return_exceptions=True)
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _renew(self, ids: list[int]) -> list[int]:
+        until = self.clock() + self.config.mail.lease
+        return await asyncio.to_thread(self.store.deliveries.renew, self.owner, ids, until)
 
     def _prepare(
         self, batch: list[Delivery], digests: Digests
@@ -338,16 +414,40 @@ class Deliverer:
             work.append((delivery, subscriber, digest))
         return work
 
+    async def _deliver_safely(
+        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
+    ) -> DeliveryState:
+        """:meth:`_deliver`, with a bug or a database error put back as a retry.
+
+        This process never claims a row it holds itself, so a row it stops
+        working on must not stay ``sending`` under its lease until it exits.
+        """
+        try:
+            return await self._deliver(delivery, subscriber, digest, run)
+        except Exception as exc:
+            log.exception("delivery failed", extra={"fields": {"delivery": delivery.id}})
+            retry_at = self.clock() + self.config.mail.retry_delay
+            detail = f"internal error: {type(exc).__name__}: {exc}"
+            await asyncio.to_thread(
+                self.store.deliveries.retry, self.owner, delivery.id, detail, retry_at
+            )
+            return DeliveryState.PENDING
+
     async def _deliver(
         self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
     ) -> DeliveryState:
         """Send one claimed delivery; record and return its new state."""
-        now = self.clock()
         if subscriber is None:
             return await self._finish(run, delivery, DeliveryState.EMPTY, "no longer subscribed")
         if digest.empty:
             return await self._finish(run, delivery, DeliveryState.EMPTY, None)
-        data = run.composer.compose(subscriber, delivery, digest, now)
+        now = self.clock()
+        try:
+            data = run.composer.compose(subscriber, delivery, digest, now)
+        except ValueError as exc:  # a bad From or Reply-To: no send could succeed
+            # Failed, not stuck in `sending`; its stories come again in the next digest.
+            detail = f"cannot build the message: {exc}"
+            return await self._finish(run, delivery, DeliveryState.FAILED, detail)
         result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
         if result.status is SendStatus.SENT:
             return await self._finish(run, delivery, DeliveryState.SENT, None)
@@ -359,7 +459,11 @@ class Deliverer:
         if delivery.attempts >= self.config.mail.max_attempts:
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         retry_at = now + self.config.mail.retry_delay * 2 ** (delivery.attempts - 1)
-        await asyncio.to_thread(self.store.deliveries.retry, delivery.id, result.detail, retry_at)
+        retried = await asyncio.to_thread(
+            self.store.deliveries.retry, self.owner, delivery.id, result.detail, retry_at
+        )
+        if not retried:
+            _log_lost([delivery.id])
         log.info("retry", extra={"fields": {"delivery": delivery.id, "error": result.detail}})
         metrics.count_delivery("retry")
         return DeliveryState.PENDING
@@ -378,3 +482,10 @@ class Deliverer:
             extra={"fields": fields},
         )
         return state
+
+
+def _log_lost(ids: Iterable[int]) -> None:
+    """Outcomes dropped because another process took the lease over (this one stalled)."""
+    lost = list(ids)
+    if lost:
+        log.warning("outcome not recorded: lease lost", extra={"fields": {"deliveries": lost}})

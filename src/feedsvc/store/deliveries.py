@@ -7,24 +7,30 @@ makes each digest go out exactly once.
 
 Rows are created with INSERT … ON CONFLICT DO NOTHING, so every process that
 fires the same schedule creates each period's rows once. A claim moves rows to
-``sending`` under a lease; a process killed mid-send leaves ``sending`` rows
-whose lease expires, and the next claim sends them again with the same
-Message-ID (the only case in which a subscriber may see a second copy).
+``sending`` under a lease (``lease_owner`` names the process: see
+``feedsvc.lease``); the sender renews it while the row is in flight, and an
+outcome is recorded only under the lease that sent it. A process killed
+mid-send leaves ``sending`` rows whose lease expires, or that a claim on the
+same host takes over at once, and they are sent again with the same Message-ID
+(the only case in which a subscriber may see a second copy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Engine, and_, case, func, or_, select, update
 
-from feedsvc.model import Delivery, DeliveryState
+from feedsvc.lease import Holder
+from feedsvc.model import Delivery, DeliveryHistory, DeliveryState
 from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import deliveries
 
 _CLOSED = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value, DeliveryState.EMPTY.value)
+_OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
+_SENDING = DeliveryState.SENDING.value
 
 
 def to_delivery(row: Any) -> Delivery:
@@ -80,29 +86,20 @@ class DeliveryStore:
             # rowcount is not reliable for executemany; RETURNING lists only inserted rows.
             return len(conn.execute(statement.returning(deliveries.c.id), rows).all())
 
-    def last_until(self, schedule: str) -> dict[int, datetime]:
-        """Per subscriber, where their next digest of ``schedule`` starts.
-
-        That is where the last digest that went out (or had nothing to send)
-        ended. Failed ones do not count: their entries come again in the next
-        digest rather than being lost, so a subscriber whose every digest failed
-        starts where the first one did.
-        """
-        closed = (
-            select(deliveries.c.subscriber_id, func.max(deliveries.c.until))
-            .where(deliveries.c.schedule == schedule)
-            .where(deliveries.c.state.in_(_CLOSED))
-            .group_by(deliveries.c.subscriber_id)
-        )
-        first = (
-            select(deliveries.c.subscriber_id, func.min(deliveries.c.since))
+    def histories(self, schedule: str) -> dict[int, DeliveryHistory]:
+        """Per subscriber, what their deliveries of ``schedule`` so far say about the next."""
+        open_ = func.max(case((deliveries.c.state.in_(_OPEN), 1), else_=0))
+        delivered = func.max(case((deliveries.c.state.in_(_CLOSED), deliveries.c.until)))
+        query = (
+            select(deliveries.c.subscriber_id, open_, delivered, func.min(deliveries.c.since))
             .where(deliveries.c.schedule == schedule)
             .group_by(deliveries.c.subscriber_id)
         )
         with reading(self._engine) as conn:
-            starts = {subscriber: since for subscriber, since in conn.execute(first)}
-            starts.update({subscriber: until for subscriber, until in conn.execute(closed)})
-        return starts
+            return {
+                subscriber: DeliveryHistory(bool(is_open), until, since)
+                for subscriber, is_open, until, since in conn.execute(query)
+            }
 
     def claim(
         self,
@@ -112,18 +109,26 @@ class DeliveryStore:
         *,
         schedule: str | None = None,
         limit: int = 200,
+        take_over: Collection[str] = (),
     ) -> list[Delivery]:
-        """Lease deliveries that are due: pending ones, and ``sending`` ones whose
-        process died (lease expired). They become ``sending`` with one more attempt."""
+        """Lease deliveries that are due to ``owner``; they become ``sending`` with one
+        more attempt.
+
+        Due are pending rows whose retry time has come, and ``sending`` rows whose
+        process died: their lease expired, or their owner is one of ``take_over``
+        (dead processes of this host, see ``feedsvc.lease``). A row ``owner`` holds
+        itself is never taken again, even with its lease expired: it may still be
+        in flight.
+        """
+        taken = deliveries.c.lease_until < now
+        if take_over:
+            taken = or_(taken, deliveries.c.lease_owner.in_(list(take_over)))
         due = or_(
             and_(
                 deliveries.c.state == DeliveryState.PENDING.value,
                 or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
             ),
-            and_(
-                deliveries.c.state == DeliveryState.SENDING.value,
-                deliveries.c.lease_until < now,
-            ),
+            and_(deliveries.c.state == _SENDING, deliveries.c.lease_owner != owner, taken),
         )
         candidates = select(deliveries.c.id).where(due).order_by(deliveries.c.id).limit(limit)
         if schedule is not None:
@@ -136,7 +141,7 @@ class DeliveryStore:
                 deliveries.c.id.in_(candidates.with_for_update(skip_locked=True).scalar_subquery())
             )
             .values(
-                state=DeliveryState.SENDING.value,
+                state=_SENDING,
                 attempts=deliveries.c.attempts + 1,
                 lease_owner=owner,
                 lease_until=now + lease,
@@ -147,57 +152,100 @@ class DeliveryStore:
             rows = conn.execute(claim)
             return sorted((to_delivery(row) for row in rows), key=lambda d: d.id)
 
+    def holders(self, now: datetime, schedule: str | None = None) -> list[Holder]:
+        """Who holds unexpired leases on deliveries (of ``schedule``), how many, until when."""
+        query = (
+            select(deliveries.c.lease_owner, func.count(), func.max(deliveries.c.lease_until))
+            .where(deliveries.c.state == _SENDING, deliveries.c.lease_until >= now)
+            .group_by(deliveries.c.lease_owner)
+        )
+        if schedule is not None:
+            query = query.where(deliveries.c.schedule == schedule)
+        with reading(self._engine) as conn:
+            return [
+                Holder(owner, count, until)
+                for owner, count, until in conn.execute(query)
+                if owner is not None
+            ]
+
+    def renew(self, owner: str, ids: Sequence[int], until: datetime) -> list[int]:
+        """Extend ``owner``'s leases on ``ids`` to ``until``; return the ids still its own."""
+        if not ids:
+            return []
+        with writing(self._engine) as conn:
+            return list(
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(list(ids)))
+                    .where(deliveries.c.lease_owner == owner, deliveries.c.state == _SENDING)
+                    .values(lease_until=until)
+                    .returning(deliveries.c.id)
+                ).scalars()
+            )
+
     def finish(
-        self, delivery_id: int, state: DeliveryState, now: datetime, error: str | None = None
-    ) -> None:
-        """Close a delivery: sent, failed, unknown or empty."""
-        self.finish_many([(delivery_id, state, now, error)])
+        self,
+        owner: str,
+        delivery_id: int,
+        state: DeliveryState,
+        now: datetime,
+        error: str | None = None,
+    ) -> bool:
+        """Close a delivery ``owner`` holds: sent, failed, unknown or empty."""
+        return bool(self.finish_many(owner, [(delivery_id, state, now, error)]))
 
     def finish_many(
-        self, outcomes: Sequence[tuple[int, DeliveryState, datetime, str | None]]
-    ) -> None:
-        """Close several deliveries ``(id, state, now, error)`` in one transaction.
+        self, owner: str, outcomes: Sequence[tuple[int, DeliveryState, datetime, str | None]]
+    ) -> set[int]:
+        """Close several deliveries ``(id, state, now, error)`` in one transaction, each
+        only if ``owner`` still holds its lease; return the ids that were recorded.
 
         The sender batches the outcomes that arrive while its previous write
-        commits (group commit): one commit per message cost a quarter of sending's CPU.
+        commits (group commit): one commit per message cost a quarter of sending's
+        CPU. Outcomes alike (a batch of "sent" at one time) go in one statement.
         """
-        if not outcomes:
-            return
-        statement = (
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
-            .values(
-                state=bindparam("b_state"),
-                last_error=bindparam("b_error"),
-                sent_at=bindparam("b_sent", type_=deliveries.c.sent_at.type),
-                lease_owner=None,
-                lease_until=None,
-            )
-        )
-        rows = [
-            {
-                "b_id": delivery_id,
-                "b_state": state.value,
-                "b_error": error,
-                "b_sent": now if state is DeliveryState.SENT else None,
-            }
-            for delivery_id, state, now, error in outcomes
-        ]
+        groups: dict[tuple[DeliveryState, datetime, str | None], list[int]] = {}
+        for delivery_id, state, now, error in outcomes:
+            groups.setdefault((state, now, error), []).append(delivery_id)
+        recorded: set[int] = set()
         with writing(self._engine) as conn:
-            conn.execute(statement, rows)
+            for (state, now, error), ids in groups.items():
+                statement = (
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(ids))
+                    .where(deliveries.c.lease_owner == owner, deliveries.c.state == _SENDING)
+                    .values(
+                        state=state.value,
+                        last_error=error,
+                        sent_at=now if state is DeliveryState.SENT else None,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                    .returning(deliveries.c.id)
+                )
+                recorded.update(conn.execute(statement).scalars())
+        return recorded
 
-    def retry(self, delivery_id: int, error: str, at: datetime) -> None:
-        """Back to pending after a temporary failure; not claimable before ``at``."""
-        values = {"state": DeliveryState.PENDING.value, "last_error": error, "next_attempt_at": at}
-        self._set(delivery_id, values)
+    def retry(self, owner: str, delivery_id: int, error: str, at: datetime) -> bool:
+        """Back to pending after a temporary failure; not claimable before ``at``.
 
-    def _set(self, delivery_id: int, values: dict[str, Any]) -> None:
+        Only under ``owner``'s lease; False when the row was taken over meanwhile.
+        """
         with writing(self._engine) as conn:
-            conn.execute(
+            result = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
-                .values(**values, lease_owner=None, lease_until=None)
+                .where(deliveries.c.lease_owner == owner, deliveries.c.state == _SENDING)
+                .values(
+                    state=DeliveryState.PENDING.value,
+                    last_error=error,
+                    next_attempt_at=at,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+                .returning(deliveries.c.id)
             )
+            return result.first() is not None
 
     def counts(self, schedule: str | None = None) -> dict[str, int]:
         """How many deliveries are in each state."""

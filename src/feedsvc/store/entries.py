@@ -45,9 +45,15 @@ class EntryStore:
         self._sources = sources
 
     def apply(
-        self, source: Source, feed: ParsedFeed, source_values: dict[str, Any], now: datetime
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        source_values: dict[str, Any],
+        now: datetime,
+        owner: str | None = None,
     ) -> StoreOutcome:
-        """Store ``feed``'s entries and the source's new state, all or nothing.
+        """Store ``feed``'s entries and the source's new state, all or nothing, and give
+        ``owner``'s lease on the source back.
 
         An entry whose identity is already stored for this source is updated in
         place when its content changed (``revision`` goes up, ``first_seen_at``
@@ -86,7 +92,7 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e) for entry_id, e in edited],
                 )
-            self._sources.release(conn, source.id, source_values)
+            self._sources.release(conn, source.id, source_values, owner)
         return StoreOutcome(
             new=len(fresh),
             updated=len(edited),

@@ -4,8 +4,10 @@ each poll's outcome.
 A claim is a lease (``lease_owner``, ``lease_until``) taken in one statement, so
 two processes never poll the same source at once; on PostgreSQL the candidate
 rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers split the
-work instead of queueing behind each other. A process that dies leaves a lease
-that simply expires.
+work instead of queueing behind each other. The poller renews its leases while
+it works; a process that dies leaves leases that expire, or that a claim on the
+same host takes over at once (``feedsvc.lease``). Recording an outcome gives the
+lease back only if it is still the recorder's.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 
+from feedsvc.lease import Holder
 from feedsvc.model import Source, SourceStatus
 from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import entries, sources
@@ -92,6 +95,7 @@ class SourceStore:
         due_only: bool = True,
         force: bool = False,
         limit: int = 10_000,
+        take_over: Sequence[str] = (),
     ) -> list[Source]:
         """Lease sources to ``owner`` and return them.
 
@@ -100,10 +104,16 @@ class SourceStore:
             due_only: only those whose ``next_poll_at`` has come (the scheduler);
                 ``feedsvc poll`` passes False to poll now.
             force: also retired sources and those a server's Retry-After holds back.
+            take_over: owners (dead processes of this host) whose leases may be
+                taken before they expire.
         """
+        free = or_(sources.c.lease_until.is_(None), sources.c.lease_until < now)
+        if take_over:
+            free = or_(free, sources.c.lease_owner.in_(list(take_over)))
         conditions = [
             sources.c.active.is_(True),
-            or_(sources.c.lease_until.is_(None), sources.c.lease_until < now),
+            free,
+            or_(sources.c.lease_owner.is_(None), sources.c.lease_owner != owner),
         ]
         if ids is not None:
             conditions.append(sources.c.id.in_(list(ids)))
@@ -132,21 +142,48 @@ class SourceStore:
         with writing(self._engine) as conn:
             return [to_source(row) for row in conn.execute(claim)]
 
-    def release(self, conn: Connection, source_id: str, values: dict[str, Any]) -> None:
-        """Record a poll's outcome and give the lease back, inside the caller's transaction."""
+    def holders(self, now: datetime) -> list[Holder]:
+        """Who holds unexpired leases on sources, how many, until when."""
+        query = (
+            select(sources.c.lease_owner, func.count(), func.max(sources.c.lease_until))
+            .where(sources.c.lease_until >= now, sources.c.lease_owner.is_not(None))
+            .group_by(sources.c.lease_owner)
+        )
+        with reading(self._engine) as conn:
+            return [Holder(owner, count, until) for owner, count, until in conn.execute(query)]
+
+    def renew(self, owner: str, ids: Sequence[str], until: datetime) -> list[str]:
+        """Extend ``owner``'s leases on ``ids`` to ``until``; return the ids still its own."""
+        if not ids:
+            return []
+        with writing(self._engine) as conn:
+            return list(
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.id.in_(list(ids)), sources.c.lease_owner == owner)
+                    .values(lease_until=until)
+                    .returning(sources.c.id)
+                ).scalars()
+            )
+
+    def release(
+        self, conn: Connection, source_id: str, values: dict[str, Any], owner: str | None
+    ) -> None:
+        """Record a poll's outcome and give ``owner``'s lease back, inside the caller's
+        transaction (a lease another process has taken over meanwhile stays its own)."""
         conn.execute(
-            update(sources)
-            .where(sources.c.id == source_id)
-            .values(**values, lease_owner=None, lease_until=None)
+            update(sources).where(sources.c.id == source_id).values(**values, **_released(owner))
         )
 
-    def record(self, source_id: str, values: dict[str, Any]) -> None:
+    def record(self, source_id: str, values: dict[str, Any], owner: str | None = None) -> None:
         """Record an outcome that stored no entries (an error, a 304) in its own transaction."""
         with writing(self._engine) as conn:
-            self.release(conn, source_id, values)
+            self.release(conn, source_id, values, owner)
 
-    def record_many(self, outcomes: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Record many outcomes (and release their leases) in one transaction."""
+    def record_many(
+        self, outcomes: Sequence[tuple[str, dict[str, Any]]], owner: str | None = None
+    ) -> None:
+        """Record many outcomes (and release ``owner``'s leases) in one transaction."""
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for source_id, values in outcomes:
             columns = tuple(sorted(values))
@@ -156,10 +193,7 @@ class SourceStore:
                 statement = (
                     update(sources)
                     .where(sources.c.id == bindparam("_id"))
-                    .values(
-                        {name: bindparam(name) for name in columns}
-                        | {"lease_owner": None, "lease_until": None}
-                    )
+                    .values({name: bindparam(name) for name in columns} | _released(owner))
                 )
                 conn.execute(statement, rows)
 
@@ -211,4 +245,16 @@ def _fresh(source_id: str, url: str, now: datetime) -> dict[str, Any]:
         "body_hash": None,
         "next_poll_at": now,
         "retry_after": None,
+    }
+
+
+def _released(owner: str | None) -> dict[str, Any]:
+    """The lease columns after an outcome: cleared if ``owner`` holds the lease (or, with
+    no owner given, whoever does)."""
+    if owner is None:
+        return {"lease_owner": None, "lease_until": None}
+    mine = sources.c.lease_owner == owner
+    return {
+        "lease_owner": case((mine, None), else_=sources.c.lease_owner),
+        "lease_until": case((mine, None), else_=sources.c.lease_until),
     }

@@ -167,7 +167,7 @@ def poll(
         asyncio.run(publisher.announce(publisher.after_poll(results, utcnow())))
     _print_results(results)
     if held:
-        err.print(describe(held, "source"), markup=False)
+        err.print(describe(held, ("source", "sources")), markup=False)
 
 
 def _publisher(config: Config, store: Store) -> Publisher:
@@ -556,7 +556,7 @@ def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path
         markup=False,
     )
     if summary.held:
-        err.print(describe(summary.held, "delivery"), markup=False)
+        err.print(describe(summary.held, ("delivery", "deliveries")), markup=False)
 
 
 async def _send(deliverer: Deliverer, mailer: Any, schedule: str, wait_for_leases: bool) -> Summary:

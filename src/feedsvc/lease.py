@@ -91,14 +91,21 @@ def dead_owners(holders: Collection[Holder]) -> list[str]:
     return [holder.owner for holder in holders if is_dead(holder.owner)]
 
 
-def describe(holders: Collection[Holder], noun: str) -> str:
-    """One line on leases held by live or remote processes, for the CLI."""
+def live_holders(holders: Collection[Holder], me: str) -> list[Holder]:
+    """The holders other than ``me`` that are alive, or on another host: leases to wait for."""
+    return [holder for holder in holders if holder.owner != me and not is_dead(holder.owner)]
+
+
+def describe(holders: Collection[Holder], noun: tuple[str, str]) -> str:
+    """One line on leases held by live or remote processes, for the CLI.
+
+    ``noun`` is the thing held, singular and plural: ``("source", "sources")``.
+    """
     count = sum(holder.count for holder in holders)
     until = max(holder.until for holder in holders)
-    names = ", ".join(_name(holder.owner) for holder in holders)
-    plural = "" if count == 1 else "s"
+    names = "; ".join(_name(holder.owner) for holder in holders)
     return (
-        f"{count} {noun}{plural} leased by another process ({names}) until "
+        f"{count} {noun[count != 1]} leased by another process ({names}) until "
         f"{until.astimezone():%Y-%m-%d %H:%M:%S}; run again then, or with --wait"
     )
 

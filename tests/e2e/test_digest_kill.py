@@ -1,6 +1,7 @@
-"""kill -9 in the middle of sending digests, then the same command again: every
+"""kill -9 in the middle of sending digests, then the same command again at once: every
 subscriber gets their digest, and at most the messages inside an SMTP transaction
-at the kill (mail.concurrency of them) arrive twice."""
+at the kill (mail.concurrency of them) arrive twice. Leases a live process holds are
+reported, and waited for with --wait."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def start_smtp(spool: Path) -> tuple[subprocess.Popen[str], int]:
     return server, int(url.rsplit(":", 1)[1])
 
 
-def prepare(tmp_path: Path, port: int) -> Path:
+def prepare(tmp_path: Path, port: int, lease: str = "2m") -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         f"""\
@@ -52,7 +53,7 @@ mail:
   smtp: {{host: 127.0.0.1, port: {port}, starttls: false}}
   concurrency: {CONCURRENCY}
   rate_per_second: 1000
-  lease: 2s
+  lease: {lease}
 """,
         encoding="utf-8",
     )
@@ -92,9 +93,10 @@ def test_kill_9_mid_send_then_again_delivers_each_digest_once(tmp_path: Path) ->
         sender.wait()
         at_kill = received(spool)
         assert 0 < at_kill < SUBSCRIBERS  # killed mid-send
-        time.sleep(2.5)  # the dead process's leases expire (mail.lease: 2s)
+        # At once: the dead process's leases (mail.lease: 2m) are taken over, not waited out.
         again = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0, again.stderr
+        assert "leased by another process" not in again.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
@@ -104,3 +106,39 @@ def test_kill_9_mid_send_then_again_delivers_each_digest_once(tmp_path: Path) ->
     doubled = {address: n for address, n in counts.items() if n > 1}
     assert len(doubled) <= CONCURRENCY, doubled  # only those in flight at the kill
     assert all(n == 2 for n in doubled.values())
+
+
+def test_leases_of_a_live_process_are_reported_then_waited_for(tmp_path: Path) -> None:
+    """A sender that hangs (stopped here with SIGSTOP: alive, holding leases) is not
+    a dead one: a second `digest send` says how many it holds and until when, and
+    with --wait sends them once the leases expire."""
+    spool = tmp_path / "spool"
+    server, port = start_smtp(spool)
+    try:
+        config = prepare(tmp_path, port, lease="10s")
+        command = [sys.executable, "-m", "feedsvc", "digest", "send", "daily"]
+        command += ["--config", str(config)]
+        hung = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        hung.send_signal(signal.SIGSTOP)
+        try:
+            told = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            assert told.returncode == 0, told.stderr
+            assert " leased by another process (" in told.stderr
+            assert "running) until " in told.stderr
+            assert told.stderr.strip().endswith("run again then, or with --wait")
+            waited = subprocess.run([*command, "--wait"], capture_output=True, text=True)
+            assert waited.returncode == 0, waited.stderr
+            assert "leased by another process" not in waited.stderr
+        finally:
+            hung.send_signal(signal.SIGKILL)
+            hung.wait()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    counts = json.loads(output.strip().splitlines()[-1])["recipients"]
+    assert set(counts) == {f"reader{n}@example.vn" for n in range(SUBSCRIBERS)}
+    doubled = {address: n for address, n in counts.items() if n > 1}
+    assert len(doubled) <= CONCURRENCY, doubled  # those the stopped process had in flight

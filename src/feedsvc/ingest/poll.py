@@ -148,7 +148,8 @@ class Poller:
 
     def _claim(self, ids: Sequence[str] | None, due_only: bool, force: bool) -> list[Source]:
         now = self.clock()
-        dead = lease.dead_owners(self.held(now))
+        holders = [h for h in self.store.sources.holders(now) if h.owner != self.owner]
+        dead = lease.dead_owners(holders)
         if dead:
             log.warning("taking over", extra={"fields": {"dead": " ".join(dead)}})
         return self.store.sources.claim(
@@ -161,10 +162,10 @@ class Poller:
             take_over=dead,
         )
 
-    def held(self, now: datetime | None = None) -> list[Holder]:
-        """Leases on sources that other processes hold now."""
-        holders = self.store.sources.holders(now or self.clock())
-        return [holder for holder in holders if holder.owner != self.owner]
+    def held(self) -> list[Holder]:
+        """Leases on sources that live or remote processes hold now (dead ones' are taken
+        over by the next claim)."""
+        return lease.live_holders(self.store.sources.holders(self.clock()), self.owner)
 
     async def _renew(self, ids: list[str]) -> list[str]:
         until = self.clock() + self.config.fetch.lease

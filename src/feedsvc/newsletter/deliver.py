@@ -366,8 +366,7 @@ class Deliverer:
     ) -> tuple[datetime | None, list[Holder]]:
         """When a retry falls due before ``deadline`` (or None), and the leases others hold."""
         due = self.store.deliveries.next_attempt(schedule)
-        holders = self.store.deliveries.holders(self.clock(), schedule)
-        held = [holder for holder in holders if holder.owner != self.owner]
+        held = lease.live_holders(self.store.deliveries.holders(self.clock(), schedule), self.owner)
         return (due if due is not None and due <= deadline else None), held
 
     def _batch_size(self) -> int:

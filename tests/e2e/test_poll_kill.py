@@ -1,0 +1,48 @@
+"""kill -9 in the middle of `feedsvc poll`, then the same command again at once: the
+dead process's source leases are taken over, not waited out (fetch.lease: 5m)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import FEEDS, feedsvc, make_config
+from tests.feedserver import ThreadedFeedServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ThreadedFeedServer]:
+    root = tmp_path / "feeds"
+    root.mkdir()
+    (root / "baohatinh-xa-hoi.rss").write_bytes((FEEDS / "baohatinh-xa-hoi.rss").read_bytes())
+    with ThreadedFeedServer(root) as running:
+        yield running
+
+
+def test_a_killed_poll_leaves_no_source_behind(tmp_path: Path, server: ThreadedFeedServer) -> None:
+    slow = {f"slow{n}": server.url(f"/slow?bytes=4&interval=0.5&n={n}") for n in range(3)}
+    fast = {"xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss")}
+    config = make_config(tmp_path, slow | fast)
+    assert feedsvc("db", "upgrade", config=config).returncode == 0
+    command = [sys.executable, "-m", "feedsvc", "poll", "--config", str(config)]
+    killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while server.requests["/slow"] < 3:
+        assert time.monotonic() < deadline, "the slow sources were never requested"
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)  # the slow sources are leased and in flight
+    killed.wait()
+
+    again = feedsvc("poll", config=config)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to poll" not in again.stdout
+    assert "leased by another process" not in again.stderr
+    listed = json.loads(feedsvc("sources", "list", "--json", config=config).stdout)
+    assert all(source["last_polled_at"] for source in listed), listed

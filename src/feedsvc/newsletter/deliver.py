@@ -36,9 +36,19 @@ from email.utils import parseaddr
 from feedsvc import lease, metrics
 from feedsvc.config import Config
 from feedsvc.lease import Heartbeat, Holder
-from feedsvc.model import Delivery, DeliveryState, Digest, Filed, Subscriber, SubscriberStatus
+from feedsvc.model import (
+    Delivery,
+    DeliveryOutcome,
+    DeliveryState,
+    Digest,
+    Edition,
+    Filed,
+    Subscriber,
+    SubscriberStatus,
+)
 from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
+from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import latest_periods
 from feedsvc.newsletter.select import select_digest
@@ -210,9 +220,17 @@ class _Run:
     composer: Composer
     outcomes: _Outcomes
     summary: Summary = field(default_factory=Summary)
+    editions: set[str] = field(default_factory=set)  # stored already
 
 
-_Outcome = tuple[int, DeliveryState, datetime, str | None]
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A claimed delivery with what sending it needs (None: no longer subscribed)."""
+
+    delivery: Delivery
+    subscriber: Subscriber | None
+    digest: Digest
+    edition: Edition | None
 
 
 class _Outcomes:
@@ -228,10 +246,10 @@ class _Outcomes:
     def __init__(self, store: Store, owner: str) -> None:
         self._store = store
         self._owner = owner
-        self._queued: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._queued: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, outcome: _Outcome) -> None:
+    async def record(self, outcome: DeliveryOutcome) -> None:
         committed = asyncio.get_running_loop().create_future()
         self._queued.append((outcome, committed))
         if self._writer is None or self._writer.done():
@@ -246,7 +264,7 @@ class _Outcomes:
                 recorded = await asyncio.to_thread(
                     self._store.deliveries.finish_many, self._owner, outcomes
                 )
-                _log_lost(outcome[0] for outcome in outcomes if outcome[0] not in recorded)
+                _log_lost(o.delivery_id for o in outcomes if o.delivery_id not in recorded)
             except BaseException as exc:
                 for _, committed in batch:
                     if not committed.done():
@@ -379,17 +397,17 @@ class Deliverer:
     async def _send_batch(self, batch: list[Delivery], run: _Run) -> None:
         """Send a claimed batch, ``mail.concurrency`` at a time, renewing its leases."""
         slots = asyncio.Semaphore(self.config.mail.concurrency)
-        work = await asyncio.to_thread(self._prepare, batch, run.digests)
+        work = await asyncio.to_thread(self._prepare, batch, run)
         beat = Heartbeat([d.id for d in batch], self._renew, self.config.mail.lease / 3)
 
-        async def one(delivery: Delivery, subscriber: Subscriber | None, digest: Digest) -> None:
+        async def one(item: _Work) -> None:
             async with slots:
-                if delivery.id not in beat.lost:  # taken over while this one waited
-                    run.summary.add(await self._deliver_safely(delivery, subscriber, digest, run))
-                beat.done(delivery.id)
+                if item.delivery.id not in beat.lost:  # taken over while this one waited
+                    run.summary.add(await self._deliver_safely(item, run))
+                beat.done(item.delivery.id)
 
         async with beat:
-            done = await asyncio.gather(*(one(*item) for item in work), return_exceptions=True)
+            done = await asyncio.gather(*(one(item) for item in work), return_exceptions=True)
         for result in done:
             if isinstance(result, BaseException):
                 raise result
@@ -398,32 +416,44 @@ class Deliverer:
         until = self.clock() + self.config.mail.lease
         return await asyncio.to_thread(self.store.deliveries.renew, self.owner, ids, until)
 
-    def _prepare(
-        self, batch: list[Delivery], digests: Digests
-    ) -> list[tuple[Delivery, Subscriber | None, Digest]]:
-        """Each claimed delivery with its subscriber and digest (read in one thread hop)."""
+    def _prepare(self, batch: list[Delivery], run: _Run) -> list[_Work]:
+        """Each claimed delivery with its subscriber, digest and edition (one thread hop);
+        the editions this run has not stored yet are stored."""
         subscribers = self.store.subscribers.many([d.subscriber_id for d in batch])
         work = []
         for delivery in batch:
             subscriber = subscribers.get(delivery.subscriber_id)
             if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
-                subscriber, digest = None, Digest((), since=delivery.since, until=delivery.until)
-            else:
-                digest = digests.for_subscriber(subscriber, delivery.since, delivery.until)
-            work.append((delivery, subscriber, digest))
+                empty = Digest((), since=delivery.since, until=delivery.until)
+                work.append(_Work(delivery, None, empty, None))
+                continue
+            digest = run.digests.for_subscriber(subscriber, delivery.since, delivery.until)
+            edition = None
+            if not digest.empty:
+                edition = edition_of(
+                    delivery.schedule,
+                    delivery.period,
+                    subscriber.locale,
+                    subscriber.categories,
+                    digest,
+                )
+            work.append(_Work(delivery, subscriber, digest, edition))
+        new = {item.edition.id: item.edition for item in work if item.edition}
+        new = {key: value for key, value in new.items() if key not in run.editions}
+        self.store.editions.put(new.values(), self.clock())
+        run.editions.update(new)
         return work
 
-    async def _deliver_safely(
-        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
-    ) -> DeliveryState:
+    async def _deliver_safely(self, item: _Work, run: _Run) -> DeliveryState:
         """:meth:`_deliver`, with a bug or a database error put back as a retry.
 
         This process never claims a row it holds itself, so a row it stops
         working on must not stay ``sending`` under its lease until it exits.
         """
         try:
-            return await self._deliver(delivery, subscriber, digest, run)
+            return await self._deliver(item, run)
         except Exception as exc:
+            delivery = item.delivery
             log.exception("delivery failed", extra={"fields": {"delivery": delivery.id}})
             retry_at = self.clock() + self.config.mail.retry_delay
             detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -432,24 +462,23 @@ class Deliverer:
             )
             return DeliveryState.PENDING
 
-    async def _deliver(
-        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
-    ) -> DeliveryState:
+    async def _deliver(self, item: _Work, run: _Run) -> DeliveryState:
         """Send one claimed delivery; record and return its new state."""
+        delivery, subscriber = item.delivery, item.subscriber
         if subscriber is None:
             return await self._finish(run, delivery, DeliveryState.EMPTY, "no longer subscribed")
-        if digest.empty:
+        if item.edition is None:
             return await self._finish(run, delivery, DeliveryState.EMPTY, None)
         now = self.clock()
         try:
-            data = run.composer.compose(subscriber, delivery, digest, now)
+            data = run.composer.compose(subscriber, delivery, item.digest, now)
         except ValueError as exc:  # a bad From or Reply-To: no send could succeed
             # Failed, not stuck in `sending`; its stories come again in the next digest.
             detail = f"cannot build the message: {exc}"
             return await self._finish(run, delivery, DeliveryState.FAILED, detail)
         result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
         if result.status is SendStatus.SENT:
-            return await self._finish(run, delivery, DeliveryState.SENT, None)
+            return await self._finish(run, delivery, DeliveryState.SENT, None, item.edition.id)
         if result.status is SendStatus.UNKNOWN:
             return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
         if result.status is SendStatus.PERMANENT:
@@ -468,9 +497,15 @@ class Deliverer:
         return DeliveryState.PENDING
 
     async def _finish(
-        self, run: _Run, delivery: Delivery, state: DeliveryState, error: str | None
+        self,
+        run: _Run,
+        delivery: Delivery,
+        state: DeliveryState,
+        error: str | None,
+        edition: str | None = None,
     ) -> DeliveryState:
-        await run.outcomes.record((delivery.id, state, self.clock(), error))
+        outcome = DeliveryOutcome(delivery.id, state, self.clock(), error, edition)
+        await run.outcomes.record(outcome)
         metrics.count_delivery(state.value)
         fields: dict[str, object] = {"delivery": delivery.id, "state": state.value}
         if error:

@@ -179,6 +179,7 @@ class PollResult:
     error: str | None = None
     warning: str | None = None
     entry_ids: tuple[int, ...] = field(default=())
+    backlog: int = 0  # of the new entries, those stored as backlog (never news)
 
 
 class SubscriberStatus(StrEnum):

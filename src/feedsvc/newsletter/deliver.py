@@ -29,9 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 from feedsvc import lease, metrics
 from feedsvc.config import Config
@@ -50,7 +53,7 @@ from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
 from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
-from feedsvc.newsletter.periods import latest_periods
+from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 from feedsvc.newsletter.select import select_digest
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.newsletter.window import Window, next_window
@@ -65,7 +68,7 @@ class Links:
 
     unsubscribe: str
     preferences: str
-    unsubscribe_mailto: str
+    unsubscribe_mailto: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class Plan:
     subscribers: int
     created: int
     waiting: int = 0  # subscribers left out: an earlier digest of theirs is still open
+    resumed: bool = False  # an unfinished period sent "now" is finished instead
+    since: datetime | None = None  # where the earliest of its windows starts
 
 
 @dataclass(slots=True)
@@ -146,35 +151,77 @@ def period_windows(
     schedule: str,
     now: datetime,
     subscribers: Sequence[Subscriber] | None = None,
+    *,
+    period: datetime | None = None,
 ) -> tuple[datetime, list[tuple[Subscriber, Window | None]]]:
-    """The latest period of ``schedule`` at ``now``, and each subscriber's window in it
-    (None: an earlier digest of theirs is still open). What plan, preview and the dry
-    run all show; ``subscribers`` defaults to the schedule's active ones."""
+    """A period of ``schedule`` and each subscriber's window in it (None: an earlier
+    digest of theirs is still open). What plan, preview and the dry run all show.
+
+    Args:
+        subscribers: default: the schedule's active ones.
+        period: default: the latest fire time at ``now``; a period sent "now" gives
+            its own time (a first digest then starts at the latest fire time).
+    """
     cron = config.newsletter.schedules[schedule]
-    previous, period = latest_periods(cron, config.site.timezone, now)
+    previous, latest = latest_periods(cron, config.site.timezone, now)
+    if period is not None:
+        previous = min(latest, period)
     if subscribers is None:
         subscribers = store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
     histories = store.deliveries.histories(schedule)
-    return period, [(s, next_window(histories.get(s.id), previous, period)) for s in subscribers]
+    until = period or latest
+    return until, [(s, next_window(histories.get(s.id), previous, until)) for s in subscribers]
+
+
+def local_time(config: Config, moment: datetime) -> str:
+    """``Thứ Năm 03/12 07:00 (UTC+7)``: a time as the newsroom reads it."""
+    local = moment.astimezone(ZoneInfo(config.site.timezone))
+    babel = "vi" if config.site.language == "vi" else "en_GB"
+    text = format_datetime(local, "EEEE dd/MM HH:mm", locale=babel)
+    offset = int((local.utcoffset() or timedelta(0)).total_seconds()) // 60
+    hours, minutes = divmod(abs(offset), 60)
+    sign = "-" if offset < 0 else "+"
+    return f"{text} (UTC{sign}{hours}{f':{minutes:02d}' if minutes else ''})"
 
 
 def message_id(schedule: str, period: datetime, subscriber_id: int, domain: str) -> str:
-    """The same for every attempt of one delivery, so a resent copy is recognisably the same."""
-    return f"<digest.{schedule}.{period:%Y%m%dT%H%MZ}.{subscriber_id}@{domain}>"
+    """The same for every attempt of one delivery, so a resent copy is recognisably the same.
+
+    A period sent "now" has seconds, and they are part of its id.
+    """
+    stamp = f"{period:%Y%m%dT%H%M%SZ}" if period.second else f"{period:%Y%m%dT%H%MZ}"
+    return f"<digest.{schedule}.{stamp}.{subscriber_id}@{domain}>"
 
 
 class Composer:
     """Message bytes per subscriber: each distinct digest rendered once (the costly step),
-    then per message only the recipient, ids, date and the subscriber's links filled in."""
+    then per message only the recipient, ids, date and the subscriber's links filled in.
 
-    def __init__(self, config: Config, links: Callable[[Subscriber], Links], domain: str) -> None:
+    ``subject_prefix`` marks every subject (``[Thử]`` for a test send).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        links: Callable[[Subscriber], Links],
+        domain: str,
+        *,
+        subject_prefix: str = "",
+    ) -> None:
         self.config = config
         self.links = links
         self.domain = domain
+        self.subject_prefix = subject_prefix
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
         self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime
+    ) -> bytes:
+        """The message of ``delivery`` (its schedule and Message-ID) to ``subscriber``."""
+        return self.message(subscriber, delivery.schedule, delivery.message_id, digest, now)
+
+    def message(
+        self, subscriber: Subscriber, schedule: str, message_id: str, digest: Digest, now: datetime
     ) -> bytes:
         key = (
             subscriber.locale,
@@ -194,17 +241,19 @@ class Composer:
                 categories=subscriber.categories,
                 schedule=subscriber.schedule,
             )
+            if self.subject_prefix:
+                rendered = replace(rendered, subject=f"{self.subject_prefix} {rendered.subject}")
             template = self._templates[key] = message.prepare(
                 rendered,
                 sender=self.config.newsletter.from_,
                 reply_to=self.config.newsletter.reply_to,
-                list_id=delivery.schedule,
+                list_id=schedule,
                 domain=self.domain,
             )
         links = self.links(subscriber)
         return template.build(
             to=subscriber.email,
-            message_id=delivery.message_id,
+            message_id=message_id,
             date=now,
             unsubscribe_url=links.unsubscribe,
             unsubscribe_mailto=links.unsubscribe_mailto,
@@ -302,13 +351,40 @@ class Deliverer:
         return Composer(self.config, self.links, self.domain)
 
     def plan(self, schedule: str, now: datetime | None = None) -> Plan:
-        """Create this period's deliveries for every active subscriber of ``schedule``.
+        """Create the latest period's deliveries for every active subscriber of ``schedule``.
 
         A subscriber whose earlier digest is still pending or sending gets none
         this period (``newsletter.window``): the next one after it covers the gap.
         """
         now = now or self.clock()
-        period, windows = period_windows(self.config, self.store, schedule, now)
+        return self._plan(schedule, *period_windows(self.config, self.store, schedule, now), now)
+
+    def plan_now(self, schedule: str, now: datetime | None = None) -> Plan:
+        """Close a period of ``schedule`` at ``now`` for every active subscriber (``digest
+        send --now``); the next scheduled period starts where it ends.
+
+        If an earlier period sent "now" is still being sent (a crash, then the same
+        command again), that one is finished instead: no second period starts.
+        """
+        now = (now or self.clock()).replace(microsecond=0)
+        cron = self.config.newsletter.schedules[schedule]
+        unfinished = [
+            period
+            for period in self.store.deliveries.open_periods(schedule)
+            if not is_fire_time(cron, self.config.site.timezone, period)
+        ]
+        if unfinished:
+            return Plan(schedule, unfinished[-1], 0, 0, resumed=True)
+        windows = period_windows(self.config, self.store, schedule, now, period=now)
+        return self._plan(schedule, *windows, now)
+
+    def _plan(
+        self,
+        schedule: str,
+        period: datetime,
+        windows: list[tuple[Subscriber, Window | None]],
+        now: datetime,
+    ) -> Plan:
         rows = [
             (
                 subscriber.id,
@@ -319,12 +395,41 @@ class Deliverer:
             for subscriber, window in windows
             if window is not None
         ]
-        active = len(windows)
         created = self.store.deliveries.create(schedule, period, rows, now)
-        waiting = active - len(rows)
+        waiting = len(windows) - len(rows)
         fields = {"schedule": schedule, "period": period.isoformat(), "created": created}
         log.info("planned", extra={"fields": fields | ({"waiting": waiting} if waiting else {})})
-        return Plan(schedule, period, active, created, waiting)
+        since = min((window.since for _, window in windows if window), default=None)
+        return Plan(schedule, period, len(windows), created, waiting, since=since)
+
+    def why_nothing(self, plan: Plan, now: datetime | None = None) -> str:
+        """One line on why a send found nothing to send, and what waits for the next one."""
+        now = now or self.clock()
+        schedule = plan.schedule
+        counts, last_sent = self.store.deliveries.period_report(schedule, plan.period)
+        edition = f"the {schedule} edition of {local_time(self.config, plan.period)}"
+        if plan.subscribers == 0:
+            reason = f"{schedule} has no active subscribers"
+        elif counts.get("sent") and plan.created == 0:
+            at = f", last at {local_time(self.config, last_sent)}" if last_sent else ""
+            reason = f"{edition} was already sent to {counts['sent']} subscribers{at}"
+        else:
+            since = f" since {local_time(self.config, plan.since)}" if plan.since else ""
+            reason = f"nothing new{since} for {edition}"
+        cron = self.config.newsletter.schedules[schedule]
+        upcoming = next_fire(cron, self.config.site.timezone, now)
+        waiting = self.store.categories.count_news(plan.period, now)
+        line = (
+            f"nothing sent: {reason}; {waiting} {'story' if waiting == 1 else 'stories'}"
+            f" waiting for the next edition, {local_time(self.config, upcoming)}"
+        )
+        backlog, news = self.store.categories.count_backlog()
+        if backlog and not news:
+            line += (
+                f" ({backlog} stored entries are backlog: old news from a newly added source,"
+                " never sent in a digest)"
+            )
+        return line
 
     def message_id(self, schedule: str, period: datetime, subscriber: Subscriber) -> str:
         return message_id(schedule, period, subscriber.id, self.domain)

@@ -255,6 +255,31 @@ class DeliveryStore:
             )
             return result.first() is not None
 
+    def open_periods(self, schedule: str) -> list[datetime]:
+        """The periods of ``schedule`` with deliveries still pending or sending, oldest first."""
+        query = (
+            select(deliveries.c.period)
+            .where(deliveries.c.schedule == schedule, deliveries.c.state.in_(_OPEN))
+            .distinct()
+            .order_by(deliveries.c.period)
+        )
+        with reading(self._engine) as conn:
+            return list(conn.execute(query).scalars())
+
+    def period_report(
+        self, schedule: str, period: datetime
+    ) -> tuple[dict[str, int], datetime | None]:
+        """How the deliveries of one period ended (count per state), and the last send time."""
+        query = (
+            select(deliveries.c.state, func.count(), func.max(deliveries.c.sent_at))
+            .where(deliveries.c.schedule == schedule, deliveries.c.period == period)
+            .group_by(deliveries.c.state)
+        )
+        with reading(self._engine) as conn:
+            rows = conn.execute(query).all()
+        sent = [at for _, _, at in rows if at is not None]
+        return {state: count for state, count, _ in rows}, max(sent, default=None)
+
     def counts(self, schedule: str | None = None) -> dict[str, int]:
         """How many deliveries are in each state."""
         query = select(deliveries.c.state, func.count()).group_by(deliveries.c.state)

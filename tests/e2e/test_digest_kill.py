@@ -68,6 +68,18 @@ mail:
     return path
 
 
+def signal_after_a_third(
+    command: list[str], spool: Path, signum: signal.Signals
+) -> subprocess.Popen[bytes]:
+    """Start ``command``; once a third of the readers have their message, send ``signum``."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signum)
+    return process
+
+
 def received(spool: Path) -> int:
     log = spool / "received.jsonl"
     return len(log.read_text().splitlines()) if log.exists() else 0
@@ -88,11 +100,7 @@ def test_kill_9_mid_send_then_again_delivers_each_digest_once(tmp_path: Path) ->
             "--config",
             str(config),
         ]
-        sender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        sender.send_signal(signal.SIGKILL)
+        sender = signal_after_a_third(command, spool, signal.SIGKILL)
         sender.wait()
         at_kill = received(spool)
         assert 0 < at_kill < SUBSCRIBERS  # killed mid-send
@@ -121,11 +129,7 @@ def test_leases_of_a_live_process_are_reported_then_waited_for(tmp_path: Path) -
         config = prepare(tmp_path, port, lease="10s")
         command = [sys.executable, "-m", "feedsvc", "digest", "send", "daily"]
         command += ["--config", str(config)]
-        hung = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        hung.send_signal(signal.SIGSTOP)
+        hung = signal_after_a_third(command, spool, signal.SIGSTOP)
         try:
             told = subprocess.run(command, capture_output=True, text=True, timeout=120)
             assert told.returncode == 0, told.stderr
@@ -156,11 +160,7 @@ def test_kill_9_mid_send_now_then_again_finishes_that_period(tmp_path: Path) -> 
         config = prepare(tmp_path, port, just_now=True)
         command = [sys.executable, "-m", "feedsvc", "digest", "send", "daily", "--now"]
         command += ["--config", str(config)]
-        sender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        sender.send_signal(signal.SIGKILL)
+        sender = signal_after_a_third(command, spool, signal.SIGKILL)
         sender.wait()
         assert 0 < received(spool) < SUBSCRIBERS
         again = subprocess.run(command, capture_output=True, text=True, timeout=120)

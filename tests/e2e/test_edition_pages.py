@@ -5,6 +5,7 @@ In a real browser at a phone's and a desktop's width, with axe-core on each page
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -99,6 +100,24 @@ def test_the_archive_lists_the_edition_and_its_feed_is_valid_atom(
     emails = OutboxMailer(config.outbox_path).messages()
     assert len(emails) == 2
     assert entry.link.rsplit("/", 1)[1] in index  # both readers shared one edition
+
+
+def test_view_in_browser_opens_the_edition_with_the_emails_stories(sent: tuple[str, Path]) -> None:
+    base, path = sent
+    [message, _] = OutboxMailer(config_module.load(path).outbox_path).messages()
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    first_link = re.search(r'<a [^>]*href="([^"]+)"', html)
+    assert first_link is not None
+    view = first_link.group(1)
+    assert view.startswith(f"{base}/digests/daily/")
+    assert f"Xem trong trình duyệt: {view}" in text
+    with urllib.request.urlopen(view) as response:
+        page = response.read().decode()
+    emailed = re.findall(r'class="title" href="[^"]+"[^>]*>([^<]+)</a>', html)
+    shown = re.findall(r'class="story-title" href="[^"]+"[^>]*>([^<]+)</a>', page)
+    assert emailed == shown == list(reversed(TITLES))
+    assert "reader0@example.vn" not in page  # nothing personal on the public page
 
 
 def test_an_edition_page_in_a_browser(

@@ -51,6 +51,7 @@ from feedsvc.model import (
 )
 from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
+from feedsvc.newsletter.archive import edition_url
 from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
@@ -215,15 +216,29 @@ class Composer:
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
-        self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime
+        self,
+        subscriber: Subscriber,
+        delivery: Delivery,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
     ) -> bytes:
         """The message of ``delivery`` (its schedule and Message-ID) to ``subscriber``."""
-        return self.message(subscriber, delivery.schedule, delivery.message_id, digest, now)
+        mid = delivery.message_id
+        return self.message(subscriber, delivery.schedule, mid, digest, now, view_url)
 
     def message(
-        self, subscriber: Subscriber, schedule: str, message_id: str, digest: Digest, now: datetime
+        self,
+        subscriber: Subscriber,
+        schedule: str,
+        message_id: str,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
     ) -> bytes:
+        """One message: ``view_url`` is its edition's page ("view in your browser")."""
         key = (
+            view_url,
             subscriber.locale,
             subscriber.timezone,
             tuple(subscriber.categories),
@@ -240,6 +255,7 @@ class Composer:
                 now=now,
                 categories=subscriber.categories,
                 schedule=subscriber.schedule,
+                view_url=view_url,
             )
             if self.subject_prefix:
                 rendered = replace(rendered, subject=f"{self.subject_prefix} {rendered.subject}")
@@ -576,7 +592,8 @@ class Deliverer:
             return await self._finish(run, delivery, DeliveryState.EMPTY, None)
         now = self.clock()
         try:
-            data = run.composer.compose(subscriber, delivery, item.digest, now)
+            view = edition_url(self.config, item.edition)
+            data = run.composer.compose(subscriber, delivery, item.digest, now, view)
         except ValueError as exc:  # a bad From or Reply-To: no send could succeed
             # Failed, not stuck in `sending`; its stories come again in the next digest.
             detail = f"cannot build the message: {exc}"

@@ -42,6 +42,7 @@ from feedsvc.newsletter import message, render
 from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import latest_periods
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
@@ -161,6 +162,7 @@ class Composer:
         self.config = config
         self.links = links
         self.domain = domain
+        self.signer = load_signer(config)  # the DKIM key, read once per run
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
@@ -190,6 +192,7 @@ class Composer:
                 reply_to=self.config.newsletter.reply_to,
                 list_id=delivery.schedule,
                 domain=self.domain,
+                signer=self.signer,
             )
         links = self.links(subscriber)
         return template.build(

@@ -116,6 +116,24 @@ def test_crlf_only_and_short_lines() -> None:
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
 
 
+@pytest.mark.parametrize(
+    ("to", "header"),
+    [
+        ("nguyen@bücher.example", "nguyen@xn--bcher-kva.example"),  # may meet a plain server
+        ("nguyễn@bücher.example", "nguyễn@bücher.example"),  # travels only with SMTPUTF8
+    ],
+)
+def test_to_is_ascii_where_it_can_be_and_the_body_keeps_the_address_as_written(
+    to: str, header: str
+) -> None:
+    raw = build(template(), to=to)
+    assert f"\r\nTo: {header}\r\n".encode() in raw
+    message = parse(raw)
+    text, page = message.iter_parts()
+    assert to in content(text)
+    assert to in content(page)
+
+
 def test_multipart_alternative_text_then_html_with_links_filled_in() -> None:
     rendered = render(golden_digest())
     message = parse(build(template(rendered)))

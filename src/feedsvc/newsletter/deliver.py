@@ -455,6 +455,8 @@ class Deliverer:
             return await self._finish(run, delivery, DeliveryState.SENT, None)
         if result.status is SendStatus.UNKNOWN:
             return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
+        if result.status is SendStatus.UNDELIVERABLE:  # our server's limit, not a bounce
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if result.status is SendStatus.PERMANENT:
             await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)

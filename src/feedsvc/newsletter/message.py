@@ -30,6 +30,7 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, unquote
 
+from feedsvc.newsletter import address
 from feedsvc.newsletter.render import (
     CONFIRM_URL,
     PREFERENCES_URL,
@@ -103,7 +104,9 @@ class MessageTemplate:
         DKIM-signed when the template has a signer.
 
         Args:
-            to: the recipient's address (an addr-spec), also shown as ``RECIPIENT``.
+            to: the recipient's address (an addr-spec), shown as written for
+                ``RECIPIENT``; To: has its domain as an A-label unless the local
+                part is not ASCII (:func:`address.header_form`).
             message_id: ``<…@domain>``, the same on a resend after a crash.
             date: aware; written in RFC 5322 form.
             unsubscribe_url: the https one-click URL (RFC 8058); required for a
@@ -121,7 +124,7 @@ class MessageTemplate:
         if not _MESSAGE_ID.fullmatch(message_id):
             raise ValueError(f"Message-ID must look like <id@domain>: {message_id!r}")
         date = date.replace(microsecond=0)
-        head = [self.top, to.encode(), self.subject, _date(date)]
+        head = [self.top, address.header_form(to).encode(), self.subject, _date(date)]
         head += [b"\r\nMessage-ID: ", message_id.encode(), CRLF]
         if self.list_message:
             head.append(_list_unsubscribe(unsubscribe_url, unsubscribe_mailto))

@@ -12,6 +12,7 @@ import pytest
 
 from feedsvc import config as config_module
 from feedsvc.config import Config
+from feedsvc.errors import ConfigError
 from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.signing import SIGNED_HEADERS
 from feedsvc.schedule import http_server
@@ -173,3 +174,37 @@ async def test_the_confirmation_email_is_signed_and_verifies(
     covered = signed_headers(message)
     for name in ("from", "to", "subject", "date", "message-id"):
         assert name in covered
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a key"])
+async def test_an_unusable_key_is_one_line_and_leaves_the_digests_to_send(
+    config: Config, store: Store, key: DkimKey, mailbox: Mailbox, problem: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.pem"
+    if problem == "not a key":
+        bad.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    assert config.mail.dkim is not None
+    broken = config.model_copy(
+        update={
+            "mail": config.mail.model_copy(
+                update={"dkim": config.mail.dkim.model_copy(update={"private_key_file": bad})}
+            )
+        }
+    )
+    store_news(broken, store)
+    subscribe(store, "an@example.vn")
+    mailer = create_mailer(broken)
+    sender = deliverer(broken, store, mailer)
+    sender.plan("daily")
+    try:
+        with pytest.raises(ConfigError) as raised:
+            await sender.send("daily")
+        assert str(raised.value).count("\n") == 0
+        assert f"mail.dkim.private_key_file: {bad}" in str(raised.value).replace("cannot read ", "")
+        assert store.deliveries.counts("daily") == {"pending": 1}  # nothing stuck in sending
+        assert mailbox() == []
+        assert (await deliverer(config, store, mailer).send("daily")).states == {"sent": 1}
+    finally:
+        await mailer.close()
+    [message] = mailbox()
+    assert verify(message, key, DOMAIN)

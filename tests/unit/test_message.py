@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from dkim import crypto as dkim_crypto
@@ -378,6 +379,14 @@ def test_a_body_that_relaxed_canonicalization_changes_still_verifies(
     for body in (b"a  b \r\n\tc\r\n\r\n\r\n", b"no final line break", b""):
         message = signer.sign(header, body, DATE) + header + b"\r\n" + body
         assert verify(message, key, "example.vn"), body
+
+
+def test_a_key_verifiers_would_refuse_is_refused_up_front(tmp_path: Path) -> None:
+    short = make_key(tmp_path, bits=768).private_key_file.read_bytes()
+    with pytest.raises(ValueError, match="768-bit key"):
+        Signer.from_pem("example.vn", SELECTOR, short)
+    with pytest.raises(ValueError, match="not an RSA private key"):
+        Signer.from_pem("example.vn", SELECTOR, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END")
 
 
 def test_signing_costs_little_more_than_the_rsa_operation(signer: Signer) -> None:

@@ -64,11 +64,15 @@ class Signer:
 
     @classmethod
     def from_pem(cls, domain: str, selector: str, pem: bytes) -> Signer:
-        """Raises ValueError: not an RSA private key in PEM (PKCS#1 or PKCS#8) form."""
+        """Raises ValueError: not an RSA private key in PEM (PKCS#1 or PKCS#8) form, or one
+        shorter than the 1024 bits verifiers require (RFC 8301)."""
         try:
             key = dkim_crypto.parse_pem_private_key(pem)
-        except Exception as exc:  # dkimpy raises its own errors, and binascii's
-            raise ValueError(f"not an RSA private key in PEM form: {exc}") from exc
+        except Exception as exc:  # dkimpy's own errors (several lines), binascii's, ...
+            raise ValueError("not an RSA private key in PEM form (PKCS#1 or PKCS#8)") from exc
+        bits = int(key["modulus"]).bit_length()
+        if bits < 1024:
+            raise ValueError(f"a {bits}-bit key: verifiers require 1024 bits, 2048 are usual")
         return cls(domain, selector, key)
 
     def sign(self, header: bytes, body: bytes, date: datetime) -> bytes:

@@ -247,7 +247,7 @@ def _print_results(results: list[PollResult]) -> None:
     if not results:
         out.print("nothing to poll (every source is retired, held back or leased elsewhere)")
         return
-    table = Table("source", "status", "new", "updated", "error")
+    table = Table("source", "status", "new", "backlog", "updated", "error")
     for result in sorted(results, key=lambda r: r.source_id):
         problem = result.error or (f"warning: {result.warning}" if result.warning else "")
         style = "red" if result.error else ("yellow" if result.warning else None)
@@ -255,6 +255,7 @@ def _print_results(results: list[PollResult]) -> None:
             result.source_id,
             result.status,
             str(result.new),
+            str(result.backlog or ""),
             str(result.updated),
             problem,
             style=style,
@@ -262,7 +263,14 @@ def _print_results(results: list[PollResult]) -> None:
     out.print(table)
     failed = sum(1 for r in results if r.error)
     new = sum(r.new for r in results)
+    backlog = sum(r.backlog for r in results)
     out.print(f"{len(results)} polled, {new} new, {failed} failed", markup=False)
+    if backlog:
+        out.print(
+            f"{backlog} of the new entries are backlog (published over a day before their"
+            " source's first poll): they appear in the feeds but never in a digest",
+            markup=False,
+        )
 
 
 @main.group()
@@ -530,12 +538,15 @@ def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
 @digest.command("send")
 @click.argument("schedule")
 @click.option("--dry-run", is_flag=True, help="Show who would get what; send and write nothing.")
+@click.option("--now", "at_now", is_flag=True, help="Close a period now instead of the latest due.")
 @click.option(
     "--wait", "wait_for_leases", is_flag=True, help="Wait for digests another process holds."
 )
 @config_option
-def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path: Path) -> None:
-    """Build and send this period's digests of SCHEDULE now."""
+def digest_send(
+    schedule: str, dry_run: bool, at_now: bool, wait_for_leases: bool, config_path: Path
+) -> None:
+    """Send the latest due period's digests of SCHEDULE (or, with --now, a period closed now)."""
     from feedsvc.lease import describe
     from feedsvc.newsletter.mail import create_mailer
 
@@ -547,8 +558,15 @@ def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path
             return
         mailer = create_mailer(config)
         deliverer = _deliverer(config, store, mailer)
-        plan = deliverer.plan(schedule)
+        plan = deliverer.plan_now(schedule) if at_now else deliverer.plan(schedule)
+        if plan.resumed:
+            out.print(
+                f"finishing the {schedule} period of {plan.period:%Y-%m-%d %H:%M:%S} UTC"
+                " that an earlier --now left unfinished",
+                markup=False,
+            )
         summary = asyncio.run(_send(deliverer, mailer, schedule, wait_for_leases))
+        why = deliverer.why_nothing(plan) if not summary.states.get("sent") else None
     states = ", ".join(f"{n} {state}" for state, n in sorted(summary.states.items())) or "nothing"
     out.print(
         f"{schedule} {plan.period:%Y-%m-%d %H:%M} UTC: {plan.subscribers} subscribers, "
@@ -557,6 +575,8 @@ def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path
     )
     if summary.held:
         err.print(describe(summary.held, ("delivery", "deliveries")), markup=False)
+    elif why:
+        out.print(why, markup=False)
 
 
 async def _send(deliverer: Deliverer, mailer: Any, schedule: str, wait_for_leases: bool) -> Summary:
@@ -590,12 +610,32 @@ def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
 @digest.command("preview")
 @click.argument("schedule")
 @click.argument("email")
-@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text.")
+@click.option("--latest", is_flag=True, help="The latest due period, as `digest send` sends it.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML part to this file.",
+)
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the text part to this file.",
+)
 @config_option
-def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) -> None:
-    """Print the digest EMAIL would get from SCHEDULE now, without sending it."""
-    from feedsvc.newsletter.deliver import Digests, period_windows
-    from feedsvc.newsletter.render import render_digest
+def digest_preview(
+    schedule: str,
+    email: str,
+    latest: bool,
+    html_file: Path | None,
+    text_file: Path | None,
+    config_path: Path,
+) -> None:
+    """Show the edition EMAIL would get from SCHEDULE: by default the upcoming one, the
+    stories so far for the next fire time. Nothing is sent or recorded."""
+    from feedsvc.newsletter.deliver import local_time
+    from feedsvc.newsletter.preview import preview
 
     config = load_config(config_path)
     _schedule(config, schedule)
@@ -603,26 +643,86 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
         subscriber = store.subscribers.by_email(email)
         if subscriber is None:
             raise click.ClickException(f"no subscriber {email}")
-        [(_, window)] = period_windows(config, store, schedule, utcnow(), [subscriber])[1]
-        if window is None:
+        deliverer = _deliverer(config, store, None)
+        now = utcnow()
+        shown = preview(
+            config, store, deliverer.composer(), schedule, subscriber, now, latest=latest
+        )
+        if shown is None:
             raise click.ClickException(
                 f"an earlier {schedule} digest to {subscriber.email} is still being sent"
             )
-        found = Digests(config, store).for_subscriber(subscriber, window.since, window.until)
-    if found.empty:
-        out.print(
-            f"nothing new for {subscriber.email} since {window.since:%Y-%m-%d %H:%M} UTC: no email",
-            markup=False,
-        )
+        if shown.send_at is not None:
+            head = f"upcoming {schedule} edition for {subscriber.email}, to be sent "
+            head += f"{local_time(config, shown.send_at)}: {shown.digest.count} stories so far"
+        else:
+            head = f"latest {schedule} edition for {subscriber.email}, period "
+            head += f"{local_time(config, shown.window.until)}: {shown.digest.count} stories"
+        since = local_time(config, shown.window.since)
+    out.print(head, markup=False)
+    if shown.message is None:
+        out.print(f"nothing new for {subscriber.email} since {since}: no email", markup=False)
         return
-    rendered = render_digest(
-        found,
-        config=config,
-        locale=subscriber.locale,
-        timezone=subscriber.timezone,
-        now=utcnow(),
-        categories=subscriber.categories,
-        schedule=schedule,
+    for path, subtype in ((html_file, "html"), (text_file, "plain")):
+        if path is not None:
+            path.write_text(shown.part(subtype), encoding="utf-8")
+            out.print(f"wrote the {subtype} part to {path}", markup=False)
+    if html_file is None and text_file is None:
+        click.echo(f"Subject: {shown.subject}\n")
+        click.echo(shown.part("plain"))
+
+
+@digest.command("test")
+@click.argument("schedule")
+@click.option("--to", "address", required=True, help="Where to send it (need not subscribe).")
+@click.option("--category", "categories", multiple=True, help="A category id (repeatable).")
+@click.option("--locale", type=click.Choice(["vi", "en"]), help="Language of the email.")
+@config_option
+def digest_test(
+    schedule: str, address: str, categories: tuple[str, ...], locale: str | None, config_path: Path
+) -> None:
+    """Send the upcoming edition of SCHEDULE to ADDRESS as a test: subject marked
+    [Thử]/[Test], inert links, nothing recorded."""
+    from feedsvc.newsletter.mail import SendStatus, create_mailer
+    from feedsvc.newsletter.preview import reader_for_test
+    from feedsvc.newsletter.roster import normalize_email
+
+    config = load_config(config_path)
+    _schedule(config, schedule)
+    known = [category.id for category in config.categories]
+    for category in categories:
+        if category not in known:
+            hint = config_module._did_you_mean(category, known)
+            raise click.ClickException(f"unknown category {category!r}{hint}")
+    try:
+        to = normalize_email(address)
+    except ValueError as exc:
+        raise click.ClickException(f"{address}: {exc}") from None
+    reader = reader_for_test(config, schedule, to, list(categories), locale)
+    with opened_store(config) as store:
+        mailer = create_mailer(config)
+        deliverer = _deliverer(config, store, mailer)
+        shown, result = asyncio.run(
+            _send_test(config, store, mailer, schedule, reader, deliverer.domain)
+        )
+    if result is None:
+        raise click.ClickException(
+            f"nothing new for the upcoming {schedule} edition yet: no test email sent"
+        )
+    if result.status is not SendStatus.SENT:
+        raise click.ClickException(f"test email to {to} not sent: {result.detail}")
+    out.print(
+        f"sent a test of the upcoming {schedule} edition ({shown.digest.count} stories) to {to}",
+        markup=False,
     )
-    click.echo(f"Subject: {rendered.subject}\n")
-    click.echo(rendered.html if as_html else rendered.text)
+
+
+async def _send_test(
+    config: Config, store: Store, mailer: Any, schedule: str, reader: Any, domain: str
+) -> Any:
+    from feedsvc.newsletter.preview import send_test
+
+    try:
+        return await send_test(config, store, mailer, schedule, reader, utcnow(), domain)
+    finally:
+        await mailer.close()

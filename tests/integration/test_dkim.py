@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,15 @@ import pytest
 from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError
-from feedsvc.newsletter.mail import create_mailer
+from feedsvc.newsletter.mail import SendStatus, create_mailer
+from feedsvc.newsletter.preview import reader_for_test, send_test
 from feedsvc.newsletter.signing import SIGNED_HEADERS
 from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from tests._dkim import SELECTOR, DkimKey, make_key, signed_headers, verify
 from tests._net import free_port
 from tests.integration.corpus_site import CONFIG as SITE
-from tests.integration.test_deliver import deliverer, store_news, subscribe
+from tests.integration.test_deliver import PERIOD, deliverer, store_news, subscribe
 from tests.integration.test_subscribe import NEWSLETTER, Site, post_signup, session
 from tests.smtpserver import SmtpServer
 
@@ -208,3 +210,20 @@ async def test_an_unusable_key_is_one_line_and_leaves_the_digests_to_send(
         await mailer.close()
     [message] = mailbox()
     assert verify(message, key, DOMAIN)
+
+
+async def test_a_test_email_is_signed_too(
+    config: Config, store: Store, key: DkimKey, mailbox: Mailbox
+) -> None:
+    store_news(config, store)
+    reader = reader_for_test(config, "daily", "bien.tap@example.vn", [], "vi")
+    mailer = create_mailer(config)
+    try:
+        now = PERIOD - timedelta(minutes=30)  # the upcoming 07:00 edition holds the news
+        _, result = await send_test(config, store, mailer, "daily", reader, now, DOMAIN)
+    finally:
+        await mailer.close()
+    assert result is not None
+    assert result.status is SendStatus.SENT, result.detail
+    [message] = mailbox()
+    assert_signed(message, key)

@@ -56,6 +56,7 @@ from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
@@ -213,6 +214,7 @@ class Composer:
         self.links = links
         self.domain = domain
         self.subject_prefix = subject_prefix
+        self.signer = load_signer(config)  # the DKIM key, read once per run
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
@@ -265,6 +267,7 @@ class Composer:
                 reply_to=self.config.newsletter.reply_to,
                 list_id=schedule,
                 domain=self.domain,
+                signer=self.signer,
             )
         links = self.links(subscriber)
         return template.build(
@@ -603,6 +606,8 @@ class Deliverer:
             return await self._finish(run, delivery, DeliveryState.SENT, None, item.edition.id)
         if result.status is SendStatus.UNKNOWN:
             return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
+        if result.status is SendStatus.UNDELIVERABLE:  # our server's limit, not a bounce
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if result.status is SendStatus.PERMANENT:
             await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)

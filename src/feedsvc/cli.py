@@ -9,6 +9,7 @@ problems as ``file:line: message``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -218,7 +219,8 @@ def serve(config_path: Path) -> None:
         _publisher(config, store).publish_all(utcnow())
         server = http_server(config, store, embedded=False)
         log.info("serving", extra={"fields": {"http": f"{config.http.host}:{config.http.port}"}})
-        asyncio.run(server.serve(sockets=sockets))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
+            asyncio.run(server.serve(sockets=sockets))
 
 
 def _check_ids(config: Config, ids: Sequence[str]) -> None:

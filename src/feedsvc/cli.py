@@ -120,28 +120,25 @@ def main(verbose: bool, log_format: logsetup.Format) -> None:
 def check(config_path: Path) -> None:
     """Validate config.yaml and what `run` needs of this machine; print each problem as
     file:line: message. Warnings (a port in use, a base_url without https) do not fail it."""
+    config: Config | None = None
     try:
         config = config_module.load(config_path)
     except ConfigError as exc:
-        findings = [preflight.Finding(*_split_where(problem)) for problem in exc.problems]
+        lines, warnings = exc.problems, 0
     else:
         findings = preflight.inspect(config)
-    for finding in findings:
-        err.print(str(finding), markup=False)
-    warnings = sum(finding.warning for finding in findings)
-    errors = len(findings) - warnings
+        lines = [str(finding) for finding in findings]
+        warnings = sum(finding.warning for finding in findings)
+    for line in lines:
+        err.print(line, markup=False)
+    errors = len(lines) - warnings
     noted = f"{warnings} warning{_plural(warnings)}" if warnings else ""
-    if errors:
+    if errors or config is None:
         total = f"{errors} problem{_plural(errors)} found"
         err.print(f"{total} ({noted})" if noted else total, markup=False)
         raise SystemExit(1)
     counts = f"{len(config.sources)} sources, {len(config.categories)} categories"
     out.print(f"{config_path}: ok ({counts}{'; ' + noted if noted else ''})", markup=False)
-
-
-def _split_where(problem: str) -> tuple[str, str]:
-    where, _, message = problem.partition(": ")
-    return where, message
 
 
 def _plural(count: int) -> str:

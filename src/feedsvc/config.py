@@ -302,9 +302,16 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     """
     file = config_path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{file}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse_bytes(data, file)
+
+
+def parse_bytes(data: bytes, file: Path) -> Config:
+    """Validate the bytes of a config file, as read (a reload applies exactly what it saw)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
     return parse(text, file)

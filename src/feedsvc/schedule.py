@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import socket
@@ -304,8 +303,8 @@ class Service:
         An editor, ``scp`` or a configuration tool may write the file in pieces,
         and each piece is a truncated config. So a change is applied only when two
         looks ``RELOAD_SETTLE_SECONDS`` apart saw the same file (modification time,
-        size, inode and a hash of the bytes). SIGHUP (``forced``) applies at once:
-        the operator says the save is done.
+        size, inode and bytes), and what is applied is the bytes of those looks.
+        SIGHUP (``forced``) applies at once: the operator says the save is done.
         """
         if self._stop.is_set() or (_stamp(self.config.path) == self._stamp and not forced):
             self._pending = None
@@ -317,7 +316,7 @@ class Service:
         self._pending = None
         self._stamp = seen.stamp
         try:
-            config = await asyncio.to_thread(self._candidate)
+            config = await asyncio.to_thread(self._candidate, seen)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config rejected", extra={"fields": {"problem": problem}})
@@ -326,7 +325,7 @@ class Service:
         async with self._busy.setdefault("poll", asyncio.Lock()):
             await self._apply(config)
 
-    def _candidate(self) -> Config:
+    def _candidate(self, seen: _Snapshot) -> Config:
         """config.yaml as a reload would run it, refused (``ConfigError``) as ``run`` would
         refuse it, or when it drops every source without saying so.
 
@@ -334,7 +333,12 @@ class Service:
         reload would deactivate every one. Only an explicit ``sources: []`` means
         "no sources".
         """
-        config = config_module.load(self.config.path)
+        path = self.config.path
+        config = (
+            config_module.load(path)  # says why it cannot be read
+            if seen.data is None
+            else config_module.parse_bytes(seen.data, path)
+        )
         if self.config.sources and not config.sources and not config.declares("sources"):
             raise ConfigError(
                 [f"{config.where()}: it removes every source; write `sources: []` to mean that"]
@@ -405,16 +409,16 @@ def _stamp(path: Path) -> Stamp | None:
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """One look at config.yaml: its stamp and a hash of its bytes (None: unreadable)."""
+    """One look at config.yaml: its stamp and its bytes (None: unreadable)."""
 
     stamp: Stamp | None
-    digest: str | None
+    data: bytes | None
 
     @classmethod
     def of(cls, path: Path) -> _Snapshot:
         stamp = _stamp(path)
         try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            data = path.read_bytes()
         except OSError:
-            digest = None
-        return cls(stamp, digest)
+            data = None
+        return cls(stamp, data)

@@ -109,3 +109,13 @@ def test_import_skips_outlines_that_are_not_http_and_reports_each_line(tmp_path:
         config_edit.Skipped(6, "'file:///etc/passwd' is not an http(s) URL"),
         config_edit.Skipped(8, "'http://' is not an http(s) URL"),
     ]
+
+
+def test_an_entity_bomb_is_refused() -> None:
+    levels = "".join(f'<!ENTITY e{n} "{f"&e{n - 1};" * 10}">' for n in range(1, 10))
+    bomb = (
+        f'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY e0 "aaaaaaaaaa">{levels}]>'
+        '<opml><body><outline xmlUrl="https://x.vn/&e9;"/></body></opml>'
+    ).encode()
+    with pytest.raises(opml.OpmlError, match="not valid OPML"):
+        opml.read(bomb)

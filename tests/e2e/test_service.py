@@ -158,11 +158,11 @@ def test_config_reload_adds_a_source_rejects_a_broken_file_and_recovers(tmp_path
             write(["a", "b"])
             wait_for(lambda: b"khac-0" in get(f"{base}/feeds/all.json"), 30, "the added source b")
             config.write_text(config.read_text() + "fetch:\n  timeout: soon\n", encoding="utf-8")
-            time.sleep(4)  # seen within 2 s (the check), applied once steady for 1 s
+            time.sleep(5)  # seen within 2 s (the check), applied once steady for 1 s
             assert json.loads(get(f"{base}/healthz"))["status"] == "ok"  # still serving
             write(["b"], extra="retention:\n  days: 30\n")
             wait_for(lambda: json.loads(get(f"{base}/healthz"))["status"] == "ok", 10, "health")
-            time.sleep(4)
+            time.sleep(5)
             service.send_signal(signal.SIGTERM)
             assert service.wait(timeout=30) == 0
         finally:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -91,9 +92,9 @@ def _check_mailbox(value: str) -> str:
 def _mailbox_hint(address: str) -> str:
     """What is wrong with an address that is not a plain ASCII one, and what to write."""
     local, _, domain = address.rpartition("@")
-    try:
-        a_label = domain.encode("idna").decode("ascii")
-    except UnicodeError:
+    try:  # IDNA 2008 with UTS 46, as the envelope of every message carries domains
+        a_label = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
         a_label = domain
     if local and _MAILBOX_ADDRESS.fullmatch(f"{local}@{a_label}"):
         return f": write the domain as its A-label: {local}@{a_label}"

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import KEY_FILE, MIN_SECRET_LENGTH
 
 Environ = Mapping[str, str]
@@ -202,16 +203,13 @@ def _smtp_password(config: Config, environ: Environ) -> Iterator[Finding]:
 
 
 def _dkim_key(config: Config, environ: Environ) -> Iterator[Finding]:
-    if config.mail.dkim is None:
-        return
-    path = config.root / config.mail.dkim.private_key_file
+    """The key file ``mail.dkim`` names, read and parsed as the senders will."""
     try:
-        path.read_bytes()
-    except OSError as exc:
-        yield Finding(
-            config.where("mail", "dkim", "private_key_file"),
-            f"mail.dkim.private_key_file: cannot read {path}: {exc.strerror}",
-        )
+        load_signer(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            message = problem.removeprefix(f"{config.path}: ")
+            yield Finding(config.where("mail", "dkim", "private_key_file"), message)
 
 
 def _base_url(config: Config, environ: Environ) -> Iterator[Finding]:

@@ -135,3 +135,17 @@ def test_require_raises_the_errors_and_returns_the_warnings(tmp_path: Path) -> N
     ]
     [warning] = preflight.require(loaded, {"OE_PW": "x"})
     assert "site.base_url is not https" in str(warning)
+
+
+def test_a_dkim_file_that_is_no_key_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "dkim.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    text = base(
+        free_port(),
+        "mail:\n  dkim:\n    domain: example.vn\n    selector: s\n    private_key_file: dkim.pem\n",
+    )
+    loaded = write(tmp_path, text)
+    [finding] = preflight.inspect(loaded, {})
+    assert str(finding) == (
+        f"{loaded.path}:11: mail.dkim.private_key_file: {tmp_path / 'dkim.pem'}:"
+        " not an RSA private key in PEM form (PKCS#1 or PKCS#8)"
+    )

@@ -8,6 +8,10 @@ Dates and numbers are Babel's business (``format_date`` with the locale).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feedsvc.config import Config
 
 LOCALES = ("vi", "en")
 
@@ -197,6 +201,20 @@ def translator(locale: str) -> Callable[[str], str]:
     """A ``_`` for templates; an unknown string shows as itself rather than failing."""
     table = MESSAGES.get(locale, MESSAGES["en"])
     return lambda text: table.get(text, text)
+
+
+def schedule_title(config: Config, name: str, locale: str) -> str:
+    """How people read a schedule: its configured ``title``, else its name translated
+    ("daily" is "hằng ngày"), never a bare id where a title was given."""
+    spec = config.newsletter.schedules.get(name)
+    title = spec.title.get(locale) if spec is not None and spec.title is not None else None
+    return title or translator(locale)(name)
+
+
+def schedule_intro(config: Config, name: str, locale: str) -> str | None:
+    """The schedule's optional ``intro`` line, in ``locale``."""
+    spec = config.newsletter.schedules.get(name)
+    return spec.intro.get(locale) if spec is not None and spec.intro is not None else None
 
 
 def negotiate(accept_language: str | None, default: str) -> str:

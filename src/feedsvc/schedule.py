@@ -234,8 +234,8 @@ class Service:
             id="retention",
             **common,
         )
-        for name, cron in self.config.newsletter.schedules.items():
-            trigger = CronTrigger.from_crontab(cron, timezone=self.config.site.timezone)
+        for name, spec in self.config.newsletter.schedules.items():
+            trigger = CronTrigger.from_crontab(spec.cron, timezone=self.config.site.timezone)
             add(
                 self._once,
                 trigger,

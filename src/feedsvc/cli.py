@@ -1,13 +1,15 @@
 """The ``feedsvc`` command. Thin: it parses arguments, calls the modules, prints.
 
-Every operator-facing failure is a ``click.ClickException`` (one line, exit 1);
-a bad config.yaml prints each problem as ``file:line: message``.
+Every operator-facing failure is one line and exit 1, never a traceback: a
+``click.ClickException``, or any ``FeedsvcError`` raised under a command, which
+the :class:`_Commands` group turns into one (a ``ConfigError`` prints each of its
+problems as ``file:line: message``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import json
 import logging
 import sys
@@ -15,14 +17,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from feedsvc import __version__, config_edit, opml
+from feedsvc import __version__, config_edit, opml, preflight
 from feedsvc import config as config_module
 from feedsvc import log as logsetup
 from feedsvc.config import Config
@@ -37,9 +39,7 @@ if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or f
     from feedsvc.newsletter.deliver import Deliverer, Summary
     from feedsvc.publish.regenerate import Publisher
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
+log = logging.getLogger("feedsvc.cli")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -55,13 +55,14 @@ config_option = click.option(
 
 
 def load_config(path: Path) -> Config:
-    """config.yaml, or exit 1 with each problem on its own line."""
-    try:
-        return config_module.load(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(problem, markup=False)
-        raise SystemExit(1) from None
+    """config.yaml; a ``ConfigError`` (each problem on its own line, exit 1) when invalid."""
+    return config_module.load(path)
+
+
+def preflight_config(config: Config) -> None:
+    """Refuse what ``feedsvc check`` reports as errors (``ConfigError``); log its warnings."""
+    for warning in preflight.require(config):
+        log.warning("config warning", extra={"fields": {"problem": warning.text}})
 
 
 @contextmanager
@@ -88,20 +89,22 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def operator_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn feedsvc's own errors into one-line messages."""
+class _Commands(click.Group):
+    """The command group: feedsvc's own errors, raised anywhere under a command, end as
+    one-line messages and exit 1, never as a traceback."""
 
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(problem, markup=False)
+            ctx.exit(1)
         except FeedsvcError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+            raise click.ClickException(" ".join(str(exc).split())) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="feedsvc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug events.")
 @click.option(
@@ -115,18 +118,31 @@ def main(verbose: bool, log_format: logsetup.Format) -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate config.yaml; print every problem as file:line: message."""
-    problems = config_module.check(config_path)
-    for problem in problems:
-        err.print(problem, markup=False)
-    if problems:
-        err.print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} found", markup=False)
+    """Validate config.yaml and what `run` needs of this machine; print each problem as
+    file:line: message. Warnings (a port in use, a base_url without https) do not fail it."""
+    config: Config | None = None
+    try:
+        config = config_module.load(config_path)
+    except ConfigError as exc:
+        lines, warnings = exc.problems, 0
+    else:
+        findings = preflight.inspect(config)
+        lines = [str(finding) for finding in findings]
+        warnings = sum(finding.warning for finding in findings)
+    for line in lines:
+        err.print(line, markup=False)
+    errors = len(lines) - warnings
+    noted = f"{warnings} warning{_plural(warnings)}" if warnings else ""
+    if errors or config is None:
+        total = f"{errors} problem{_plural(errors)} found"
+        err.print(f"{total} ({noted})" if noted else total, markup=False)
         raise SystemExit(1)
-    config = config_module.load(config_path)
-    out.print(
-        f"{config_path}: ok ({len(config.sources)} sources, {len(config.categories)} categories)",
-        markup=False,
-    )
+    counts = f"{len(config.sources)} sources, {len(config.categories)} categories"
+    out.print(f"{config_path}: ok ({counts}{'; ' + noted if noted else ''})", markup=False)
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 @main.group()
@@ -150,7 +166,6 @@ def db_upgrade(config_path: Path) -> None:
     "--wait", "wait_for_leases", is_flag=True, help="Wait for sources another process is polling."
 )
 @config_option
-@operator_errors
 def poll(
     source_ids: tuple[str, ...], force: bool, wait_for_leases: bool, config_path: Path
 ) -> None:
@@ -195,9 +210,14 @@ def serve(config_path: Path) -> None:
     from feedsvc.schedule import http_server
 
     config = load_config(config_path)
+    preflight_config(config)
+    sockets = preflight.listen(config)  # before anything else: a port in use ends here
     with opened_store(config) as store:
         _publisher(config, store).publish_all(utcnow())
-        asyncio.run(http_server(config, store, embedded=False).serve())
+        server = http_server(config, store, embedded=False)
+        log.info("serving", extra={"fields": {"http": f"{config.http.host}:{config.http.port}"}})
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
+            asyncio.run(server.serve(sockets=sockets))
 
 
 def _check_ids(config: Config, ids: Sequence[str]) -> None:
@@ -353,13 +373,16 @@ def sources_export_opml(config_path: Path) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--category", "categories", multiple=True, help="File every imported source here.")
 @config_option
-@operator_errors
 def sources_import_opml(file: Any, categories: tuple[str, ...], config_path: Path) -> None:
-    """Add the feeds of an OPML file to config.yaml (existing URLs are skipped)."""
+    """Add the feeds of an OPML file to config.yaml (existing URLs are skipped, and so are
+    outlines that cannot be sources, each reported by line)."""
     config = load_config(config_path)
-    new = config_edit.sources_from_outlines(config, opml.read(file.read()), list(categories))
+    found = config_edit.sources_from_outlines(config, opml.read(file.read()), list(categories))
+    for skipped in found.skipped:
+        err.print(f"{file.name}:{skipped.line}: skipped: {skipped.reason}", markup=False)
+    new = found.sources
     if not new:
-        out.print("nothing to import: every feed is already configured")
+        out.print("nothing to import: every feed is already configured or skipped")
         return
     text = config_edit.add_sources(config_path.read_text(encoding="utf-8"), new)
     try:
@@ -377,6 +400,7 @@ def run(config_path: Path) -> None:
     from feedsvc.schedule import Service
 
     config = load_config(config_path)
+    preflight_config(config)
     with opened_store(config) as store:
         asyncio.run(Service(config, store).run())
 
@@ -393,7 +417,6 @@ def subscribers() -> None:
 @click.option("--locale", type=click.Choice(["vi", "en"]), help="Language of the emails.")
 @click.option("--confirmed", is_flag=True, help="Active at once, without double opt-in.")
 @config_option
-@operator_errors
 def subscribers_add(
     email: str,
     categories: tuple[str, ...],
@@ -468,7 +491,6 @@ def subscribers_unsubscribe(emails: tuple[str, ...], config_path: Path) -> None:
 @subscribers.command("resend")
 @click.argument("emails", nargs=-1, required=True)
 @config_option
-@operator_errors
 def subscribers_resend(emails: tuple[str, ...], config_path: Path) -> None:
     """Send pending subscribers their confirmation email again (the same link)."""
     config = load_config(config_path)
@@ -599,7 +621,6 @@ def subscribers_remove(email: str, config_path: Path) -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--confirmed", is_flag=True, help="Import as active (they opted in elsewhere).")
 @config_option
-@operator_errors
 def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
     """Import CSV rows email,categories,schedule,locale[,status,created_at,confirmed_at].
 

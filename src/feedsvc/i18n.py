@@ -156,6 +156,7 @@ VI: dict[str, str] = {
     "{n} new story": "{n} tin mới",
     "{n} new stories": "{n} tin mới",
     "… and {n} more": "… và {n} tin khác",
+    "View in your browser": "Xem trong trình duyệt",
     "daily": "hằng ngày",
     "weekly": "hằng tuần",
     "monthly": "hằng tháng",

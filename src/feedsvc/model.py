@@ -275,6 +275,7 @@ class DigestSection:
     title: str
     entries: tuple[Entry, ...]
     more: int = 0  # new entries beyond newsletter.max_items_per_category
+    rest: tuple[Entry, ...] = ()  # those entries, for the edition's web page
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,15 +108,19 @@ async def test_try_later_is_tried_again_later(
     assert smtp.recipients["cho.lat@example.vn"] == 1
 
 
-async def test_a_message_that_cannot_be_built_fails_with_the_reason(
+async def test_a_message_that_cannot_be_built_waits_for_a_valid_configuration(
     tmp_path: Path, smtp: SmtpServer, store: Store
 ) -> None:
+    """An unreadable DKIM key: the row says why and is never left sending."""
     dkim = "  dkim:\n    domain: example.vn\n    selector: s\n    private_key_file: missing.pem\n"
-    config = make_config(tmp_path, smtp.port, dkim)
-    row = queue_signup(config, store, "khong.gui.duoc@example.vn")
-    assert await run_job(config, store) == {"failed": 1}
+    (tmp_path / "broken").mkdir()
+    broken = make_config(tmp_path / "broken", smtp.port, dkim)
+    row = queue_signup(broken, store, "khong.gui.duoc@example.vn")
+    assert await run_job(broken, store) == {"retry": 1}
     state, detail = store.confirmations.outcomes([row])[row]
-    assert state == "failed"
+    assert state == "queued"
     assert detail is not None
     assert "missing.pem" in detail
     assert smtp.messages == []
+    await asyncio.sleep(0.3)
+    assert await run_job(make_config(tmp_path, smtp.port), store) == {"sent": 1}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
-import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -73,7 +72,6 @@ def test_every_feedparser_test_feed_parses_or_is_refused(feedparser_sdist: Path)
     feeds = list(_test_feeds(feedparser_sdist))
     assert len(feeds) > 2000
     parsed, refused, crashed = 0, 0, []
-    started = time.perf_counter()
     tracemalloc.start()
     try:
         for name, body in feeds:
@@ -93,8 +91,6 @@ def test_every_feedparser_test_feed_parses_or_is_refused(feedparser_sdist: Path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
     assert crashed == [], "\n".join(crashed)
     assert parsed > 0.95 * len(feeds), f"only {parsed} of {len(feeds)} parsed"
     assert peak < PEAK_LIMIT, f"peak {peak / 2**20:.0f} MiB over {len(feeds)} feeds"
-    assert elapsed < 120, f"{len(feeds)} feeds took {elapsed:.0f} s"

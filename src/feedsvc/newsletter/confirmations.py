@@ -29,6 +29,7 @@ from feedsvc.model import Confirmation, Subscriber, utcnow
 from feedsvc.newsletter import message
 from feedsvc.newsletter.mail import Mailer, SendStatus, create_mailer
 from feedsvc.newsletter.render import render_confirmation
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.store import Store
 from feedsvc.store.confirmations import FAILED, SENT
@@ -93,8 +94,9 @@ async def _send(
     url = tokens.link(config.site.base_url, Purpose.CONFIRM, subscriber)
     try:
         name, data = confirmation_message(config, subscriber, url)
-    except Exception as exc:  # a bad From or DKIM key: say so on the row, never leave it sending
-        return await _finish(store, owner, confirmation, FAILED, f"not built: {exc}")
+    except Exception as exc:  # a DKIM key that does not work: the next valid config sends it
+        log.error("confirmation not built", extra={"fields": {"error": str(exc)}})
+        return await _later(config, store, owner, confirmation, f"not built: {exc}")
     sender = parseaddr(config.newsletter.from_)[1]
     result = await mailer.send(sender, subscriber.email, data, name=name)
     level = logging.INFO if result.status is SendStatus.SENT else logging.WARNING
@@ -102,14 +104,20 @@ async def _send(
     log.log(level, "confirmation sent", extra={"fields": fields})
     if result.status in (SendStatus.SENT, SendStatus.UNKNOWN):  # unknown: never twice
         return await _finish(store, owner, confirmation, SENT, result.detail or None)
-    if result.status is SendStatus.RETRY and confirmation.attempts < config.mail.max_attempts:
-        delay = config.mail.retry_delay * 2 ** (confirmation.attempts - 1)
-        at = utcnow() + delay
-        await asyncio.to_thread(
-            store.confirmations.retry, confirmation.id, owner, at, result.detail
-        )
-        return "retry"
+    if result.status is SendStatus.RETRY:
+        return await _later(config, store, owner, confirmation, result.detail)
     return await _finish(store, owner, confirmation, FAILED, result.detail)
+
+
+async def _later(
+    config: Config, store: Store, owner: str, confirmation: Confirmation, detail: str
+) -> str:
+    """Back in the queue after ``mail.retry_delay``, doubling; failed after ``max_attempts``."""
+    if confirmation.attempts >= config.mail.max_attempts:
+        return await _finish(store, owner, confirmation, FAILED, detail)
+    at = utcnow() + config.mail.retry_delay * 2 ** (confirmation.attempts - 1)
+    await asyncio.to_thread(store.confirmations.retry, confirmation.id, owner, at, detail)
+    return "retry"
 
 
 async def _finish(
@@ -179,12 +187,10 @@ def confirmation_message(
         reply_to=config.newsletter.reply_to,
         list_id=None,
         domain=domain,
+        signer=load_signer(config),
     )
     name = f"confirm-{subscriber.id}-{secrets.token_hex(6)}"
     data = template.build(
         to=subscriber.email, message_id=f"<{name}@{domain}>", date=utcnow(), confirm_url=confirm_url
     )
-    if config.mail.dkim is not None:
-        key = (config.root / config.mail.dkim.private_key_file).read_bytes()
-        data = message.sign(data, config.mail.dkim, key)
     return name, data

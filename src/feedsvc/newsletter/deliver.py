@@ -51,10 +51,12 @@ from feedsvc.model import (
 )
 from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
+from feedsvc.newsletter.archive import edition_url
 from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
@@ -212,18 +214,33 @@ class Composer:
         self.links = links
         self.domain = domain
         self.subject_prefix = subject_prefix
+        self.signer = load_signer(config)  # the DKIM key, read once per run
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
-        self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime
+        self,
+        subscriber: Subscriber,
+        delivery: Delivery,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
     ) -> bytes:
         """The message of ``delivery`` (its schedule and Message-ID) to ``subscriber``."""
-        return self.message(subscriber, delivery.schedule, delivery.message_id, digest, now)
+        mid = delivery.message_id
+        return self.message(subscriber, delivery.schedule, mid, digest, now, view_url)
 
     def message(
-        self, subscriber: Subscriber, schedule: str, message_id: str, digest: Digest, now: datetime
+        self,
+        subscriber: Subscriber,
+        schedule: str,
+        message_id: str,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
     ) -> bytes:
+        """One message: ``view_url`` is its edition's page ("view in your browser")."""
         key = (
+            view_url,
             subscriber.locale,
             subscriber.timezone,
             tuple(subscriber.categories),
@@ -240,6 +257,7 @@ class Composer:
                 now=now,
                 categories=subscriber.categories,
                 schedule=subscriber.schedule,
+                view_url=view_url,
             )
             if self.subject_prefix:
                 rendered = replace(rendered, subject=f"{self.subject_prefix} {rendered.subject}")
@@ -249,6 +267,7 @@ class Composer:
                 reply_to=self.config.newsletter.reply_to,
                 list_id=schedule,
                 domain=self.domain,
+                signer=self.signer,
             )
         links = self.links(subscriber)
         return template.build(
@@ -576,7 +595,8 @@ class Deliverer:
             return await self._finish(run, delivery, DeliveryState.EMPTY, None)
         now = self.clock()
         try:
-            data = run.composer.compose(subscriber, delivery, item.digest, now)
+            view = edition_url(self.config, item.edition)
+            data = run.composer.compose(subscriber, delivery, item.digest, now, view)
         except ValueError as exc:  # a bad From or Reply-To: no send could succeed
             # Failed, not stuck in `sending`; its stories come again in the next digest.
             detail = f"cannot build the message: {exc}"
@@ -586,6 +606,8 @@ class Deliverer:
             return await self._finish(run, delivery, DeliveryState.SENT, None, item.edition.id)
         if result.status is SendStatus.UNKNOWN:
             return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
+        if result.status is SendStatus.UNDELIVERABLE:  # our server's limit, not a bounce
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if result.status is SendStatus.PERMANENT:
             await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)

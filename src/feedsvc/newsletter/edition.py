@@ -16,8 +16,8 @@ def edition_of(
 ) -> Edition:
     """The edition ``digest`` belongs to; its id is a hash of the content, the same in
     every process, so the link can go in the email before any row is read back."""
-    sections = tuple(
-        EditionSection(s.category_id, tuple(e.id for e in s.entries), s.more)
+    sections = tuple(  # every story, also those the email only counts ("… and 3 more")
+        EditionSection(s.category_id, tuple(e.id for e in (*s.entries, *s.rest)), 0)
         for s in digest.sections
     )
     key = [

@@ -19,7 +19,9 @@ from email.utils import parseaddr
 
 from feedsvc.config import Config
 from feedsvc.model import Digest, Subscriber, SubscriberStatus
+from feedsvc.newsletter.archive import archive_url, edition_url
 from feedsvc.newsletter.deliver import Composer, Digests, Links, message_id, period_windows
+from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendResult
 from feedsvc.newsletter.periods import latest_periods, next_fire
 from feedsvc.newsletter.window import Window, upcoming_window
@@ -89,11 +91,20 @@ def preview(
         window = upcoming_window(histories.get(subscriber.id), last_fire, now)
         send_at = next_fire(cron, config.site.timezone, now)
     digest = Digests(config, store).for_subscriber(subscriber, window.since, window.until)
+    if test_id is not None:
+        view_url = config.site.base_url.rstrip("/") + TEST_PAGE
+    elif latest:  # its page exists once it is sent
+        edition = edition_of(
+            schedule, window.until, subscriber.locale, subscriber.categories, digest
+        )
+        view_url = edition_url(config, edition)
+    else:  # still building: no page yet, the archive has the earlier ones
+        view_url = archive_url(config)
     data = None
     if not digest.empty:
         period = send_at or window.until
         mid = test_id or message_id(schedule, period, subscriber.id, composer.domain)
-        data = composer.message(subscriber, schedule, mid, digest, now)
+        data = composer.message(subscriber, schedule, mid, digest, now, view_url)
     return Preview(subscriber, schedule, window, send_at, digest, data)
 
 

@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from feedsvc.config import Config
 from feedsvc.i18n import LOCALES
 from feedsvc.model import Subscriber, SubscriberStatus
+from feedsvc.newsletter.address import needs_smtputf8
 
 COLUMNS = ("email", "categories", "schedule", "locale", "status", "created_at", "confirmed_at")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,7 +35,7 @@ class Address:
     """A valid address as stored (domain lower-cased, NFC), and whether it needs SMTPUTF8.
 
     SMTPUTF8 (RFC 6531) is needed for a non-ASCII local part only: an
-    internationalized domain travels as its A-label.
+    internationalized domain travels as its A-label (newsletter.address).
     """
 
     email: str
@@ -68,7 +69,8 @@ def check_address(text: str) -> Address:
         valid = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
-    return Address(str(valid.normalized), bool(valid.smtputf8))
+    email = str(valid.normalized)
+    return Address(email, needs_smtputf8(email))
 
 
 def normalize_email(text: str) -> str:

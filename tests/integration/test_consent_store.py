@@ -132,12 +132,6 @@ def test_the_limit_counts_every_process_and_every_variant(db_url: str, tmp_path:
     assert sorted(results) == [False] * 7 + [True] * 5
 
 
-def test_canonical_mailbox() -> None:
-    assert consent.canonical_mailbox("Muc.Tieu+tin-moi@Example.VN") == "muc.tieu@example.vn"
-    assert consent.canonical_mailbox("m.u.c.tieu+x@googlemail.com") == "muctieu@gmail.com"
-    assert consent.canonical_mailbox("muc.tieu@gmail.com") == "muctieu@gmail.com"
-
-
 def test_a_claim_sends_the_newest_row_per_mailbox_and_skips_the_rest(
     store: Store, tmp_path: Path
 ) -> None:

@@ -226,12 +226,16 @@ class Subscriptions:
     # --- token links ---------------------------------------------------------------------
 
     def _friendly(self, handler: Handler) -> Handler:
-        """Turn a bad or expired token into the "invalid or expired link" page (400)."""
+        """Turn a bad or expired token into the "invalid or expired link" page (400).
+
+        So does a consent action refused meanwhile (unsubscribed between the page
+        and its button): the link no longer does anything.
+        """
 
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
-            except TokenError as exc:
+            except (TokenError, consent.ConsentError) as exc:
                 expired = isinstance(exc, ExpiredToken)
                 log.info(
                     "bad link",

@@ -57,6 +57,16 @@ VI: dict[str, str] = {
     "No email after a few minutes? Look in the spam or promotions folder.": (
         "Sau vài phút vẫn chưa thấy thư? Hãy xem trong thư mục Spam hoặc Quảng cáo."
     ),
+    "This address has letters with diacritics before the @. Only mail servers with "
+    "SMTPUTF8 can deliver to it, and many cannot: if no email arrives, use another address.": (
+        "Địa chỉ này có chữ có dấu ở trước @. Chỉ máy chủ thư hỗ trợ SMTPUTF8 mới gửi tới "
+        "được, và nhiều máy chủ không hỗ trợ: nếu không nhận được thư, hãy dùng địa chỉ khác."
+    ),
+    "Confirm your subscription": "Xác nhận đăng ký của bạn",
+    "{email} will receive the newsletter.": "{email} sẽ nhận bản tin.",
+    "If you did not ask for this, close this page: you will receive nothing.": (
+        "Nếu bạn không yêu cầu, hãy đóng trang này: bạn sẽ không nhận được thư nào."
+    ),
     "You are subscribed": "Bạn đã đăng ký thành công",
     "Thank you for confirming {email}.": "Cảm ơn bạn đã xác nhận địa chỉ {email}.",
     "Every newsletter has a link to unsubscribe with one click.": (

@@ -132,15 +132,15 @@ class Digests:
 
 
 def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], Links]:
-    """Each subscriber's signed links (they carry the id, never the address)."""
+    """Each subscriber's signed links (they name its random key, never the address or id)."""
     base = config.site.base_url
     mailbox = parseaddr(config.newsletter.reply_to or config.newsletter.from_)[1]
 
     def links(subscriber: Subscriber) -> Links:
-        unsubscribe = tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber.id)
+        unsubscribe = tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber)
         return Links(
             unsubscribe=f"{base.rstrip('/')}/unsubscribe/{unsubscribe}",
-            preferences=tokens.link(base, Purpose.PREFERENCES, subscriber.id),
+            preferences=tokens.link(base, Purpose.PREFERENCES, subscriber),
             unsubscribe_mailto=f"mailto:{mailbox}?subject=unsubscribe%20{unsubscribe}",
         )
 

@@ -300,6 +300,8 @@ def test_a_reload_that_removes_every_source_needs_an_explicit_empty_list(
         config.write_text(source_config(port, feeds, ["a"]), encoding="utf-8")
         service = start_service(config, port)
         try:
+            feed = f"http://127.0.0.1:{port}/feeds/all.json"
+            wait_for(lambda: b"tin-0" in get(feed), 60, "the first poll")
             # Cut off before `sources:`: a valid file with no sources at all.
             config.write_text(source_config(port, feeds, []), encoding="utf-8")
             time.sleep(5)  # the change is seen within 2 s, and applied once steady for 1 s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import pickle
 import re
@@ -71,7 +72,7 @@ def by_identity(feed: ParsedFeed) -> dict[str, ParsedEntry]:
 
 
 def test_every_sample_feed_has_expectations() -> None:
-    assert len(CORPUS) == 15
+    assert len(CORPUS) == 22
     missing = [p.name for p in CORPUS if not p.with_name(p.stem + ".expected.json").exists()]
     assert missing == []
 
@@ -323,11 +324,12 @@ def test_entity_bomb_refused_in_any_encoding(codec: str, monkeypatch: pytest.Mon
 def test_hostile_markup_leaves_nothing_executable() -> None:
     feed = parse_file("hostile-markup.rss")
     for entry in feed.entries:
-        for text in (entry.title, entry.summary, entry.content, entry.image or ""):
+        for text in (entry.summary, entry.content, entry.image or ""):
             assert EXECUTABLE.search(text) is None, text
             assert "evil.example" not in text
     first = feed.entries[0]
-    assert first.title == "Tin nóng"
+    # A plain-text title is text, kept as written: every output escapes it.
+    assert first.title == "Tin <script>alert(1)</script> nóng"
     assert first.content.startswith("<p>Bấm vào đây</p>")
     assert '<a rel="noopener noreferrer">liên kết</a>' in first.content
 
@@ -479,6 +481,85 @@ def test_title_declared_html_becomes_plain_text() -> None:
     assert feed.entries[0].title == "Giá lúa & gạo"
 
 
+@pytest.mark.parametrize(
+    "title", ["A&lt;B", "if a&lt;b then", "C++ &lt;vector&gt; tutorial", "&lt;Trẻ em&gt; hôm nay"]
+)
+def test_plain_text_title_is_kept_as_written(title: str) -> None:
+    feed = parse_text(rss(f"<item><title>{title}</title><guid>urn:x:1</guid></item>"))
+    assert feed.entries[0].title == html.unescape(title)
+
+
+def test_plain_text_atom_fields_are_kept_as_written() -> None:
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Công nghệ &lt;3</title>'
+        '<entry><title type="text">A&lt;B &amp;amp; C</title><id>urn:x:1</id>'
+        "<updated>2025-05-10T00:00:00Z</updated><author><name>Nguyễn &lt;Văn&gt; A</name></author>"
+        '<summary type="text">1 &lt; 2 &amp;&amp; &lt;b&gt;x&lt;/b&gt;</summary></entry></feed>'
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"})
+    entry = feed.entries[0]
+    assert feed.title == "Công nghệ <3"
+    assert (entry.title, entry.author) == ("A<B &amp; C", "Nguyễn <Văn> A")
+    assert entry.summary == "1 < 2 && <b>x</b>"
+
+
+def test_html_typed_fields_are_still_rendered_as_text() -> None:
+    feed = parse_text(
+        rss(
+            "<item><title>Giá &lt;b&gt;lúa&lt;/b&gt; &amp;amp; gạo</title><guid>urn:x:1</guid>"
+            "<description>if a &amp;lt; b &lt;b&gt;then&lt;/b&gt;</description></item>"
+        )
+    )
+    entry = feed.entries[0]
+    assert entry.title == "Giá lúa & gạo"  # feedparser calls it HTML: its tags are harmless
+    assert entry.summary == "if a < b then"  # an RSS description is HTML, decoded once
+
+
+def test_entry_title_wins_over_a_nested_elements_title() -> None:
+    feed = parse_file("nested-title.atom")
+    assert [e.title for e in feed.entries] == [
+        "Khánh thành cầu vượt sông Ngàn Phố",
+        "Vụ lúa xuân được mùa",
+    ]
+
+
+def test_double_escaped_entities_in_authors_and_categories_are_decoded_like_titles() -> None:
+    feed = parse_text(
+        rss(
+            "<item><title>Lo&amp;#239;c</title><guid>urn:x:1</guid>"
+            "<author>loic@example.fr (Lo&amp;#239;c)</author>"
+            "<category>Kinh t&amp;#7871;</category><category>C++ &lt;vector&gt;</category></item>"
+            "<item><title>b</title><guid>urn:x:2</guid>"
+            "<dc:creator>Tr&amp;#7847;n &lt;b&gt;Hà&lt;/b&gt;</dc:creator></item>"
+        )
+    )
+    first, second = feed.entries
+    assert (first.title, first.author) == ("Loïc", "Loïc")
+    assert first.categories == ("Kinh tế", "C++ <vector>")
+    assert second.author == "Trần Hà"
+
+
+def test_bidi_controls_and_zero_width_characters_leave_every_line_field() -> None:
+    feed = parse_file("invisible-characters.rss")
+    first, second = feed.entries
+    assert feed.title == "Báo Hà Tĩnh - Ký tự ẩn"
+    assert first.title == "Tải báo cáo gpj.exe"
+    assert (first.author, first.categories) == ("Thu Hà", ("Xã hội", "Kinh tế"))
+    assert second.title == "Trẻ em vui Tết 👨\u200d👩\u200d👧"  # the emoji keeps its joiners
+    assert second.summary == "Nội dung giữ nguyên trong thân bài"
+    assert "\u202bgiữ nguyên\u202c" in second.content  # HTML bodies keep them: <p> ends them
+
+
+def test_entries_differing_only_in_author_or_enclosure_are_kept_apart() -> None:
+    feed = parse_file("author-enclosure-only.rss")
+    assert [(e.author, [x.url.rsplit("/", 1)[1] for x in e.enclosures]) for e in feed.entries] == [
+        ("Thu Hà", ["sang.mp3"]),
+        ("Minh Tuấn", ["sang.mp3"]),
+        ("Thu Hà", ["trua.mp3"]),
+    ]  # the fourth item repeats the first: one entry
+    assert all(e.identity.startswith(FINGERPRINT_PREFIX) for e in feed.entries)
+
+
 def test_categories_cleaned_deduplicated_in_order() -> None:
     feed = parse_text(
         rss(
@@ -523,4 +604,4 @@ def test_plain_text_content_is_escaped_not_interpreted() -> None:
     )
     entry = parse_text(atom, headers={"Content-Type": "application/atom+xml"}).entries[0]
     assert entry.content == "1 &lt; 2 &amp;&amp; &lt;script&gt;x&lt;/script&gt;<br>hết"
-    assert entry.summary == "1 < 2 && hết"  # plain text, but nothing a reader could run
+    assert entry.summary == "1 < 2 && <script>x</script> hết"  # text: every output escapes it

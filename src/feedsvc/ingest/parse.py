@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 
-from feedsvc._text import clean_line, clean_text, shorten
+from feedsvc._text import clean_line, clean_text, shorten, strip_invisible
 from feedsvc.errors import ParseError
 from feedsvc.ingest import _dates, _html
 from feedsvc.ingest.identity import content_hash, entry_identity
@@ -91,7 +91,7 @@ def parse_feed(
         non_permalinks=_non_permalink_guids(body),
     )
     return ParsedFeed(
-        title=_plain_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
+        title=_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
         link=_absolute(_alternate_link(result.feed), url),
         entries=_unique(_parse_entry(entry, source) for entry in result.entries),
         language=clean_line(_get(result.feed, "language") or "") or None,
@@ -174,13 +174,12 @@ def _non_permalink_guids(body: bytes) -> frozenset[str]:
 
 def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
     base = _entry_base(entry, source.url)
-    title = _plain_text(_get(entry, "title_detail"), _get(entry, "title"))
+    title = _text(_get(entry, "title_detail"), _get(entry, "title"))
     link = _absolute(_get(entry, "link"), base)
     guid = clean_line(_get(entry, "id") or "") or None
     raw_content, content = _content(entry, base)
-    # Decoded text can spell a tag again ("&lt;script&gt;"); readers take RSS
-    # descriptions for HTML, so the teaser goes through _line once more.
-    summary = shorten(_line(_summary_text(entry) or _html.html_to_text(content)), SUMMARY_LIMIT)
+    own_summary = _summary_text(entry)
+    summary = shorten(own_summary or _content_text(content), SUMMARY_LIMIT)
     author = _author(entry)
     categories = _categories(entry)
     enclosures = _enclosures(entry, base)
@@ -193,7 +192,16 @@ def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
         source.now,
     )
     return ParsedEntry(
-        identity=entry_identity(guid, link, title, raw_content),
+        identity=entry_identity(
+            guid,
+            link,
+            title,
+            raw_content,
+            summary=summary if own_summary and _get(entry, "content") else "",  # not a copy
+            author=author,
+            categories=categories,
+            enclosures=enclosures,
+        ),
         title=title,
         link=link,
         guid=guid,
@@ -231,22 +239,32 @@ def _entry_base(entry: Any, feed_url: str) -> str:
     return feed_url
 
 
-def _plain_text(detail: Any, value: Any) -> str:
-    """Return a title-like field as one line of plain text, whatever its declared type."""
-    text = str(_get(detail, "value", value) or "")
-    if detail and _get(detail, "type") in _HTML_TYPES:
-        return _html.html_to_text(text)
-    return _line(text)
+def _text(detail: Any, value: Any) -> str:
+    """Return a title-like field as one line of the text a reader sees.
 
-
-def _line(text: str) -> str:
-    """Return ``text`` as one clean line, with anything tag-like stripped as HTML.
-
-    Fields declared plain text still arrive holding ``<script>`` (hostile-markup.rss):
-    feedparser only calls a field HTML when every tag in it is harmless. Titles,
-    authors and categories reach mail subjects and templates, so tags go.
+    An HTML-typed field is rendered to text (tags gone, entities decoded). A
+    field feedparser reports as plain text is kept as the publisher wrote it:
+    ``A<B`` and ``C++ <vector> tutorial`` are titles, not markup; every output
+    escapes them. ``value`` (feedparser's ``title``) beats ``detail["value"]``:
+    a nested element's ``<title>`` overwrites the entry's detail, never its
+    value (feedparser's node_precedence/atom10_title.xml); the detail's type
+    then says nothing about the value, so feedparser's own guess decides.
     """
-    return _html.html_to_text(text) if _html.has_markup(text) else clean_line(text)
+    text = str(value if value is not None else _get(detail, "value") or "")
+    if detail and _get(detail, "value") == text:
+        is_html = _get(detail, "type") in _HTML_TYPES
+    else:
+        is_html = _html.looks_like_html(text)
+    return strip_invisible(_html.html_to_text(text) if is_html else clean_line(text))
+
+
+def _label(value: Any) -> str:
+    """Return an author name or category term as text, decoded the way titles are.
+
+    feedparser gives these no type; it calls a title HTML when it holds only
+    harmless tags and entities, so ``Lo&#239;c`` is "Loïc" in an author as in a title.
+    """
+    return _text(None, str(value or ""))
 
 
 def _content(entry: Any, base: str) -> tuple[str, str]:
@@ -267,12 +285,16 @@ def _summary_text(entry: Any) -> str:
     detail = _get(entry, "summary_detail")
     if not detail:
         return ""
-    return _plain_text(detail, None)
+    return _text(detail, None)
+
+
+def _content_text(content: str) -> str:
+    return strip_invisible(_html.html_to_text(content))
 
 
 def _author(entry: Any) -> str | None:
     detail = _get(entry, "author_detail") or {}
-    name = _line(str(_get(detail, "name") or _get(entry, "author") or ""))
+    name = _label(_get(detail, "name") or _get(entry, "author"))
     match = re.fullmatch(r"\S+@\S+\s*\((.+)\)", name)  # RSS <author>: "email (Name)"
     return (match.group(1).strip() if match else name) or None
 
@@ -281,7 +303,7 @@ def _categories(entry: Any) -> tuple[str, ...]:
     """Return the entry's own category terms, cleaned, without repeats, in feed order."""
     seen: dict[str, str] = {}
     for tag in _get(entry, "tags") or ():
-        term = _line(str(_get(tag, "term") or _get(tag, "label") or ""))
+        term = _label(_get(tag, "term") or _get(tag, "label"))
         if term:
             seen.setdefault(term.casefold(), term)
     return tuple(seen.values())

@@ -310,15 +310,43 @@ def test_entity_bomb_refused_without_expansion() -> None:
     assert peak < 20 * 1024 * 1024
 
 
-@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def bomb_in(codec: str) -> bytes:
+    """entity-bomb.rss declared and written in ``codec``; UTF-7 spells "<!" in base64."""
+    text = (FEEDS / "entity-bomb.rss").read_text("utf-8")
+    text = text.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{codec}"?>')
+    if codec == "utf-7":  # Python's encoder would write "<!" directly
+        return text.replace("<!ENTITY", "+ADwAIQ-ENTITY").encode("ascii")
+    return text.encode(codec)
+
+
+@pytest.mark.parametrize(
+    "codec", ["utf-16", "utf-16-be", "utf-32", "cp037", "cp500", "cp875", "cp273", "utf-7"]
+)
 def test_entity_bomb_refused_in_any_encoding(codec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("feedparser must not see an entity declaration")
 
     monkeypatch.setattr(parse_module.feedparser, "parse", never)
-    body = (FEEDS / "entity-bomb.rss").read_text("utf-8").encode(codec)
     with pytest.raises(ParseError, match="refused: XML entity declarations"):
-        parse_feed(body, url="https://x.example/", headers={}, timezone=TZ, now=NOW)
+        parse_feed(bomb_in(codec), url="https://x.example/", headers={}, timezone=TZ, now=NOW)
+
+
+def test_entity_declaration_in_an_encoding_named_by_the_server_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("feedparser must not see an entity declaration")
+
+    monkeypatch.setattr(parse_module.feedparser, "parse", never)
+    body = (FEEDS / "entity-bomb.rss").read_bytes().replace(b"<!ENTITY", b"+ADwAIQ-ENTITY")
+    with pytest.raises(ParseError, match="refused: XML entity declarations"):
+        parse_feed(
+            body,
+            url="https://x.example/",
+            headers={"Content-Type": "application/rss+xml; charset=utf-7"},
+            timezone=TZ,
+            now=NOW,
+        )
 
 
 def test_hostile_markup_leaves_nothing_executable() -> None:
@@ -605,3 +633,103 @@ def test_plain_text_content_is_escaped_not_interpreted() -> None:
     entry = parse_text(atom, headers={"Content-Type": "application/atom+xml"}).entries[0]
     assert entry.content == "1 &lt; 2 &amp;&amp; &lt;script&gt;x&lt;/script&gt;<br>hết"
     assert entry.summary == "1 < 2 && <script>x</script> hết"  # text: every output escapes it
+
+
+# -- fetch.max_entries: the first entries of a document, the rest counted -------------------
+
+
+def numbered_rss(count: int, *, extra: str = "") -> str:
+    items = "".join(
+        f"<item><title>Tin {n}{extra}</title><guid>https://baohatinh.example.vn/{n}</guid></item>"
+        for n in range(count)
+    )
+    return rss(items)
+
+
+def test_max_entries_keeps_the_first_in_document_order_and_counts_the_rest() -> None:
+    feed = parse_text(numbered_rss(10), max_entries=3)
+    assert [e.title for e in feed.entries] == ["Tin 0", "Tin 1", "Tin 2"]
+    assert feed.left_out == 7
+    assert feed.warning == "7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+    assert feed.title == "Thử"
+
+
+def test_a_document_within_max_entries_is_read_whole() -> None:
+    whole = parse_text(numbered_rss(5))
+    capped = parse_text(numbered_rss(5), max_entries=5)
+    assert capped == whole
+    assert (capped.left_out, capped.warning) == (0, None)
+
+
+def test_max_entries_in_atom_with_prefixes_and_rss1() -> None:
+    atom = (
+        '<?xml version="1.0"?><a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>t</a:title>'
+        + "".join(
+            f"<a:entry><a:title>Tin {n}</a:title><a:id>urn:x:{n}</a:id>"
+            "<a:source><a:title>nguồn</a:title></a:source></a:entry>"
+            for n in range(6)
+        )
+        + "</a:feed>"
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"}, max_entries=2)
+    assert ([e.title for e in feed.entries], feed.left_out) == (["Tin 0", "Tin 1"], 4)
+    rdf = (FEEDS / "rss1-rdf.rdf").read_bytes()
+    arguments: dict[str, Any] = {"url": "https://x.example/", "timezone": TZ, "now": NOW}
+    capped = parse_feed(rdf, headers={}, max_entries=1, **arguments)
+    whole = parse_feed(rdf, headers={}, **arguments)
+    assert (capped.entries, capped.left_out) == (whole.entries[:1], 2)
+    assert capped.title == whole.title
+    assert capped.warning is not None
+
+
+def test_max_entries_in_a_legacy_encoding() -> None:
+    legacy = (FEEDS / "windows-1258.rss").read_bytes()
+    arguments: dict[str, Any] = {"url": "https://x.example/", "timezone": TZ, "now": NOW}
+    headers = {"Content-Type": "application/rss+xml; charset=windows-1258"}
+    capped = parse_feed(legacy, headers=headers, max_entries=2, **arguments)
+    whole = parse_feed(legacy, headers=headers, **arguments)
+    assert capped.entries == whole.entries[:2]
+    assert capped.left_out == len(whole.entries) - 2
+
+
+def test_max_entries_in_malformed_xml_still_cuts_and_counts() -> None:
+    # A bare "&" stops an XML parser at once; feedparser reads such a body leniently.
+    feed = parse_text(numbered_rss(10, extra=" & gạo"), max_entries=3)
+    assert [e.title for e in feed.entries] == ["Tin 0 & gạo", "Tin 1 & gạo", "Tin 2 & gạo"]
+    assert feed.left_out == 7
+    assert feed.warning is not None
+    assert feed.warning.startswith("malformed XML, read leniently")
+    assert feed.warning.endswith(
+        "; 7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+    )
+
+
+def test_a_huge_document_is_cut_before_feedparser_builds_it() -> None:
+    body = numbered_rss(20_000).encode()
+    tracemalloc.start()
+    try:
+        feed = parse_feed(
+            body, url="https://x.example/", headers={}, timezone=TZ, now=NOW, max_entries=500
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (len(feed.entries), feed.left_out) == (500, 19_500)
+    assert peak < 60 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_an_entry_of_megabytes_is_cut_before_it_is_sanitized() -> None:
+    paragraph = "<p>" + "Hà Tĩnh đẩy mạnh chuyển đổi số. " * 10 + "</p>"
+    huge = paragraph * 20_000  # 6.6 MB of HTML in one description
+    feed = parse_text(
+        rss(
+            f"<item><title>{'Dài ' * 100_000}</title><guid>urn:x:1</guid>"
+            f"<description><![CDATA[{huge}]]></description></item>"
+        )
+    )
+    (entry,) = feed.entries
+    assert len(entry.content) <= parse_module.CONTENT_LIMIT
+    assert entry.content.startswith(paragraph)
+    assert entry.content.endswith("</p>")  # the cut falls between tags, every tag closed
+    assert len(entry.title) <= parse_module.TEXT_LIMIT
+    assert entry.summary.startswith("Hà Tĩnh đẩy mạnh")

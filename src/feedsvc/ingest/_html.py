@@ -84,6 +84,17 @@ def looks_like_html(text: str) -> bool:
     return bool(_FeedParserMixin.looks_like_html(text))
 
 
+def cut_between_tags(fragment: str, limit: int) -> str:
+    """Return ``fragment`` cut to at most ``limit`` characters, before a tag if it must be cut.
+
+    The sanitizer closes whatever the cut leaves open.
+    """
+    if len(fragment) <= limit:
+        return fragment
+    cut = fragment.rfind("<", 0, limit + 1)
+    return fragment[: cut if cut > 0 else limit]
+
+
 def plain_to_html(text: str) -> str:
     """Return plain ``text`` as an HTML fragment that shows the same characters and lines."""
     return html.escape(text, quote=False).replace("\n", "<br>")

@@ -27,21 +27,18 @@ import feedparser
 
 from feedsvc._text import clean_line, clean_text, shorten, strip_invisible
 from feedsvc.errors import ParseError
-from feedsvc.ingest import _dates, _html
+from feedsvc.ingest import _dates, _html, _xml
 from feedsvc.ingest.identity import content_hash, entry_identity
 from feedsvc.model import Enclosure, ParsedEntry, ParsedFeed
 
 SUMMARY_LIMIT = 500
+# What one entry may cost, whatever the body holds: a 10 MB description cost nh3
+# ~200 MB to sanitize and every feed and page a copy. Long reads are ~100 KB of HTML.
+CONTENT_LIMIT = 256 * 1024  # characters of an entry's HTML, cut before sanitizing
+TEXT_LIMIT = 64 * 1024  # characters of a title, summary, name or term, before reading it
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # feedparser's names for the RSS versions whose <guid> is a permalink by default
 _RSS2_VERSIONS = frozenset({"rss091n", "rss091u", "rss092", "rss093", "rss094", "rss20", "rss"})
-# "<!ENTITY" as it appears in every encoding feedparser can detect, so a UTF-16
-# or EBCDIC body cannot smuggle a declaration past a bytes search.
-_ENTITY_DECLARATIONS = tuple(
-    word.encode(codec)
-    for word in ("<!ENTITY", "<!entity")
-    for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
-)
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 # feedparser does not expose isPermaLink="false"; it only keeps such a guid out of `link`.
 # The tag is found first and its attributes checked second, so every scan is bounded.
@@ -61,7 +58,13 @@ class _Source:
 
 
 def parse_feed(
-    body: bytes, *, url: str, headers: Mapping[str, str], timezone: str, now: datetime
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    timezone: str,
+    now: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
     """Parse a fetched feed body into clean, sanitized, identified entries.
 
@@ -72,65 +75,71 @@ def parse_feed(
         headers: the response headers (Content-Type, Content-Language are used).
         timezone: the source's IANA zone, for dates that name none.
         now: the poll time (aware); dates more than a day after it are flagged.
+        max_entries: keep only the first this many entries in document order
+            (feeds list the newest first); None keeps all.
 
     Returns:
-        The feed; ``warning`` is set when the XML was malformed but readable.
+        The feed; ``warning`` is set when the XML was malformed but readable
+        or entries were left out (``left_out`` says how many).
 
     Raises:
         ParseError: an empty body, a body with XML entity declarations, or one
             that is not a feed; the message is one line for the operator.
     """
-    _refuse_unreadable(body)
-    result = _run_feedparser(body, url, headers)
-    _require_feed(result, body, headers)
+    if not body or body.isspace():
+        raise ParseError("empty body: the server sent no feed")
+    decoded = _xml.decode(body, headers)
+    _xml.refuse_entity_declarations(decoded.data)
+    cut = (
+        _xml.first_entries(decoded.data, max_entries) if max_entries else _xml.Cut(decoded.data, 0)
+    )
+    result = _run_feedparser(cut.data, url, headers)
+    _require_feed(result, cut.data, headers)
     source = _Source(
         url=url,
         tz=ZoneInfo(timezone),
         now=now if now.tzinfo else now.replace(tzinfo=UTC),
         rss2_guids=str(_get(result, "version", "")) in _RSS2_VERSIONS,
-        non_permalinks=_non_permalink_guids(body),
+        non_permalinks=_non_permalink_guids(cut.data),
     )
+    problems = (_warning(result, decoded.problem), _left_out(cut.left_out, max_entries))
     return ParsedFeed(
         title=_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
         link=_absolute(_alternate_link(result.feed), url),
         entries=_unique(_parse_entry(entry, source) for entry in result.entries),
         language=clean_line(_get(result.feed, "language") or "") or None,
-        warning=_warning(result),
+        warning="; ".join(filter(None, problems)) or None,
+        left_out=cut.left_out,
     )
 
 
-def _refuse_unreadable(body: bytes) -> None:
-    """Reject what must never reach feedparser: nothing, and entity declarations.
+def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:
+    """Run feedparser on the decoded bytes, never on a string it could take for a path or URL.
 
-    Any ``<!ENTITY`` is refused, not just recursive ones: feeds have no use for
-    them, and telling a bomb from a harmless declaration means expanding it.
+    ``data`` is already UTF-8 (``_xml.decode``); the Content-Type keeps its media
+    type and says so, or feedparser would decode it again by the server's charset.
     """
-    if not body or body.isspace():
-        raise ParseError("empty body: the server sent no feed")
-    if any(needle in body for needle in _ENTITY_DECLARATIONS):
-        raise ParseError("refused: XML entity declarations (possible entity-expansion bomb)")
-
-
-def _run_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
-    """Run feedparser on the bytes, never on a string it could take for a path or URL."""
     lowered = {key.lower(): value for key, value in headers.items()}
-    response_headers = {"content-location": url}  # the base for relative URIs
-    for key in ("content-type", "content-language"):
-        if key in lowered:
-            response_headers[key] = lowered[key]
+    media_type = lowered.get("content-type", "").partition(";")[0].strip() or "application/xml"
+    response_headers = {
+        "content-location": url,  # the base for relative URIs
+        "content-type": f"{media_type}; charset=utf-8",
+    }
+    if "content-language" in lowered:
+        response_headers["content-language"] = lowered["content-language"]
     return feedparser.parse(
-        io.BytesIO(body),
+        io.BytesIO(data),
         response_headers=response_headers,
         resolve_relative_uris=False,
         sanitize_html=False,
     )
 
 
-def _require_feed(result: Any, body: bytes, headers: Mapping[str, str]) -> None:
+def _require_feed(result: Any, data: bytes, headers: Mapping[str, str]) -> None:
     if _get(result, "version") or result.entries:
         return
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    if "html" in content_type.lower() or _HTML_PAGE.search(body[:4096]):
+    if "html" in content_type.lower() or _HTML_PAGE.search(data[:4096]):
         raise ParseError(f"not a feed: got an HTML page ({content_type or 'no Content-Type'})")
     problem = _describe(_get(result, "bozo_exception"))
     raise ParseError(
@@ -138,19 +147,30 @@ def _require_feed(result: Any, body: bytes, headers: Mapping[str, str]) -> None:
     )
 
 
-def _warning(result: Any) -> str | None:
+def _warning(result: Any, decoding_problem: Exception | None) -> str | None:
     """Describe a recoverable problem, ignoring feedparser's notes about HTTP headers.
 
     feedparser sets ``bozo`` for a missing or non-XML Content-Type and for every
     ``text/xml`` without charset (RFC 3023 says us-ascii); those are the server's
-    habits, not a broken feed, and would mark most healthy sources.
+    habits, not a broken feed, and would mark most healthy sources. A problem
+    of the XML wins over one of the decoding, as in feedparser.
     """
-    exc = _get(result, "bozo_exception")
-    if exc is None or isinstance(exc, feedparser.NonXMLContentType):
+    for exc in (_get(result, "bozo_exception"), decoding_problem):
+        if exc is not None and not _is_header_note(exc):
+            return _describe(exc)
+    return None
+
+
+def _is_header_note(exc: object) -> bool:
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return True
+    return isinstance(exc, feedparser.CharacterEncodingOverride) and "as us-ascii" in str(exc)
+
+
+def _left_out(count: int, limit: int | None) -> str | None:
+    if not count:
         return None
-    if isinstance(exc, feedparser.CharacterEncodingOverride) and "as us-ascii" in str(exc):
-        return None
-    return _describe(exc)
+    return f"{count} entries left out: fetch.max_entries is {limit} (the first {limit} were kept)"
 
 
 def _describe(exc: object) -> str | None:
@@ -255,6 +275,7 @@ def _text(detail: Any, value: Any) -> str:
         is_html = _get(detail, "type") in _HTML_TYPES
     else:
         is_html = _html.looks_like_html(text)
+    text = text[:TEXT_LIMIT]
     return strip_invisible(_html.html_to_text(text) if is_html else clean_line(text))
 
 
@@ -277,7 +298,8 @@ def _content(entry: Any, base: str) -> tuple[str, str]:
     best = max(details, key=lambda d: (_get(d, "type") in _HTML_TYPES, len(_get(d, "value") or "")))
     value = str(_get(best, "value") or "")
     if _get(best, "type") not in _HTML_TYPES:
-        value = _html.plain_to_html(value)
+        value = _html.plain_to_html(value[:CONTENT_LIMIT])
+    value = _html.cut_between_tags(value, CONTENT_LIMIT)
     return clean_text(value), _html.sanitize_html(value, _get(best, "base") or base)
 
 

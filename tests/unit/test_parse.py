@@ -543,6 +543,18 @@ def test_html_typed_fields_are_still_rendered_as_text() -> None:
     assert entry.summary == "if a < b then"  # an RSS description is HTML, decoded once
 
 
+def test_html_title_keeps_the_text_a_browser_shows() -> None:
+    # feedparser's sanitize/entry_title_object.xml: an unclosed <object> holds fallback text.
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><id>urn:x:1</id>'
+        '<title type="html">safe&lt;object classid="clsid:C932"&gt; description</title></entry>'
+        '<entry><id>urn:x:2</id><title type="html">a&lt;script&gt;x()&lt;/script&gt;'
+        "&lt;iframe&gt;&amp;lt;b&amp;gt;&lt;/iframe&gt;b</title></entry></feed>"
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"})
+    assert [e.title for e in feed.entries] == ["safe description", "ab"]
+
+
 def test_entry_title_wins_over_a_nested_elements_title() -> None:
     feed = parse_file("nested-title.atom")
     assert [e.title for e in feed.entries] == [

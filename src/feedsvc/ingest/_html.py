@@ -48,9 +48,11 @@ _BLOCK_START = re.compile(
 _IMG_TAG = re.compile(r"<img\b([^>]{0,2000})", re.IGNORECASE)
 _SRC = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _IMG_TAGS_TRIED = 20
-_TO_TEXT = nh3.Cleaner(
-    tags=set(), clean_content_tags=set(_DROP_WITH_CONTENT), attributes={}, link_rel=None
-)
+# Read as text, only what a browser never shows goes with its content: code, inert
+# templates, and the elements whose content HTML reads as raw text. A title's
+# "safe<object> description" reads "safe description", as in feedparser.
+_HIDDEN = frozenset({"script", "style", "template", "iframe", "noembed", "noframes"})
+_TO_TEXT = nh3.Cleaner(tags=set(), clean_content_tags=set(_HIDDEN), attributes={}, link_rel=None)
 
 
 def sanitize_html(fragment: str, base: str | None) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def free_port() -> int:
@@ -12,6 +14,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def taken_port() -> Iterator[int]:
+    """A port another program listens on, for as long as the block runs."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
 
 
 def wait_until_up(url: str, timeout: float = 30) -> None:

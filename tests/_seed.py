@@ -16,11 +16,14 @@ from feedsvc.store import Store
 SOURCE = ("xa-hoi", "https://baohatinh.vn/rss/xa-hoi.rss")
 
 
-def entries_before_digest(config: Config, store: Store, titles: list[str]) -> datetime:
+def entries_before_digest(
+    config: Config, store: Store, titles: list[str], seen: datetime | None = None
+) -> datetime:
     """Store and file one entry per title in source ``xa-hoi``, first seen an hour
-    before today's 07:00 (Hà Nội) digest; return when they were seen."""
-    _, period = latest_periods("0 7 * * *", "Asia/Ho_Chi_Minh", utcnow())
-    seen = period - timedelta(hours=1)
+    before today's 07:00 (Hà Nội) digest (or at ``seen``); return when they were seen."""
+    if seen is None:
+        _, period = latest_periods("0 7 * * *", "Asia/Ho_Chi_Minh", utcnow())
+        seen = period - timedelta(hours=1)
     store.sources.sync([SOURCE], seen)
     [source] = store.sources.list()
     items = tuple(

@@ -31,7 +31,10 @@ message's data before storing it and replying, so a client whose timeout is
 shorter gives up although the message was accepted. ``starttls=True`` or
 ``implicit_tls=True`` serve a self-signed certificate generated at test time for
 ``127.0.0.1`` (``server.client_ssl_context()`` trusts it) and ``auth=(user,
-password)`` requires AUTH PLAIN or LOGIN before MAIL.
+password)`` requires AUTH PLAIN or LOGIN before MAIL. ``smtputf8=False`` makes a server
+that does not offer SMTPUTF8 (RFC 6531), as many do not: aiosmtpd then leaves it out of
+its EHLO reply, answers ``501`` to ``MAIL FROM:<…> SMTPUTF8`` and ``500`` to a command
+holding a non-ASCII address.
 
 Drop after the final 250: the server writes ``250 2.0.0 OK`` and closes its side
 (FIN) before reading further. The client reads the 250 — the message is stored,
@@ -112,6 +115,7 @@ class Received:
     recipients: tuple[str, ...]
     data: bytes  # empty when the server was told not to keep messages
     connection: int  # which TCP connection (1, 2, ...) carried it
+    mail_options: tuple[str, ...] = ()  # the MAIL command's parameters: SIZE=…, SMTPUTF8
 
 
 @dataclass(slots=True)
@@ -138,6 +142,7 @@ class SmtpServer:
         keep: bool = True,
         spool: Path | None = None,
         cert_dir: Path | None = None,
+        smtputf8: bool = True,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("starttls and implicit_tls are exclusive")
@@ -149,6 +154,7 @@ class SmtpServer:
         self._port = port
         self._starttls, self._implicit_tls, self._auth = starttls, implicit_tls, auth
         self._keep, self._spool, self._cert_dir = keep, spool, cert_dir
+        self.smtputf8 = smtputf8
         self._scripts: dict[str | None, _Script] = {}
         self._open: set[_Session] = set()
         self._server: asyncio.Server | None = None
@@ -325,7 +331,9 @@ class SmtpServer:
         data = envelope.original_content or b""
         recipients = tuple(envelope.rcpt_tos)
         sender = envelope.mail_from or ""
-        self.messages.append(Received(sender, recipients, data if self._keep else b"", connection))
+        options = tuple(envelope.mail_options)
+        kept = data if self._keep else b""
+        self.messages.append(Received(sender, recipients, kept, connection, options))
         self.recipients.update(r.lower() for r in recipients)
         if self._spool is not None:
             number = len(self.messages)
@@ -345,7 +353,7 @@ class _Session(SMTP):
         super().__init__(
             owner,
             hostname="localhost",  # not socket.getfqdn(): no DNS lookup per connection
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=owner.smtputf8,
             tls_context=starttls,
             authenticator=owner.authenticate if owner._auth else None,
             auth_require_tls=starttls is not None,
@@ -514,6 +522,7 @@ def main() -> None:
     parser.add_argument("--cert-dir", type=Path, help="write cert.pem/key.pem here")
     parser.add_argument("--auth", metavar="USER:PASSWORD")
     parser.add_argument("--spool", type=Path, help="write each message and received.jsonl here")
+    parser.add_argument("--no-smtputf8", action="store_true", help="do not offer SMTPUTF8")
     args = parser.parse_args()
     user, _, password = (args.auth or "").partition(":")
     auth = (user, password) if args.auth else None
@@ -532,6 +541,7 @@ def main() -> None:
             keep=False,  # nobody can read them from memory; --spool writes them out
             spool=args.spool,
             cert_dir=args.cert_dir,
+            smtputf8=not args.no_smtputf8,
         )
         async with server:
             sys.stdout.write(server.url + "\n")

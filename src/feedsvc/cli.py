@@ -1,28 +1,30 @@
 """The ``feedsvc`` command. Thin: it parses arguments, calls the modules, prints.
 
-Every operator-facing failure is a ``click.ClickException`` (one line, exit 1);
-a bad config.yaml prints each problem as ``file:line: message``.
+Every operator-facing failure is one line and exit 1, never a traceback: a
+``click.ClickException``, or any ``FeedsvcError`` raised under a command, which
+the :class:`_Commands` group turns into one (a ``ConfigError`` prints each of its
+problems as ``file:line: message``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from feedsvc import __version__, config_edit, opml
+from feedsvc import __version__, config_edit, opml, preflight
 from feedsvc import config as config_module
 from feedsvc import log as logsetup
 from feedsvc.config import Config
@@ -37,9 +39,7 @@ if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or f
     from feedsvc.newsletter.deliver import Deliverer, Summary
     from feedsvc.publish.regenerate import Publisher
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
+log = logging.getLogger("feedsvc.cli")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -55,13 +55,14 @@ config_option = click.option(
 
 
 def load_config(path: Path) -> Config:
-    """config.yaml, or exit 1 with each problem on its own line."""
-    try:
-        return config_module.load(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err.print(problem, markup=False)
-        raise SystemExit(1) from None
+    """config.yaml; a ``ConfigError`` (each problem on its own line, exit 1) when invalid."""
+    return config_module.load(path)
+
+
+def preflight_config(config: Config) -> None:
+    """Refuse what ``feedsvc check`` reports as errors (``ConfigError``); log its warnings."""
+    for warning in preflight.require(config):
+        log.warning("config warning", extra={"fields": {"problem": warning.text}})
 
 
 @contextmanager
@@ -88,20 +89,22 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def operator_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn feedsvc's own errors into one-line messages."""
+class _Commands(click.Group):
+    """The command group: feedsvc's own errors, raised anywhere under a command, end as
+    one-line messages and exit 1, never as a traceback."""
 
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return func(*args, **kwargs)
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err.print(problem, markup=False)
+            ctx.exit(1)
         except FeedsvcError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+            raise click.ClickException(" ".join(str(exc).split())) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="feedsvc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug events.")
 @click.option(
@@ -115,18 +118,31 @@ def main(verbose: bool, log_format: logsetup.Format) -> None:
 @main.command()
 @config_option
 def check(config_path: Path) -> None:
-    """Validate config.yaml; print every problem as file:line: message."""
-    problems = config_module.check(config_path)
-    for problem in problems:
-        err.print(problem, markup=False)
-    if problems:
-        err.print(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} found", markup=False)
+    """Validate config.yaml and what `run` needs of this machine; print each problem as
+    file:line: message. Warnings (a port in use, a base_url without https) do not fail it."""
+    config: Config | None = None
+    try:
+        config = config_module.load(config_path)
+    except ConfigError as exc:
+        lines, warnings = exc.problems, 0
+    else:
+        findings = preflight.inspect(config)
+        lines = [str(finding) for finding in findings]
+        warnings = sum(finding.warning for finding in findings)
+    for line in lines:
+        err.print(line, markup=False)
+    errors = len(lines) - warnings
+    noted = f"{warnings} warning{_plural(warnings)}" if warnings else ""
+    if errors or config is None:
+        total = f"{errors} problem{_plural(errors)} found"
+        err.print(f"{total} ({noted})" if noted else total, markup=False)
         raise SystemExit(1)
-    config = config_module.load(config_path)
-    out.print(
-        f"{config_path}: ok ({len(config.sources)} sources, {len(config.categories)} categories)",
-        markup=False,
-    )
+    counts = f"{len(config.sources)} sources, {len(config.categories)} categories"
+    out.print(f"{config_path}: ok ({counts}{'; ' + noted if noted else ''})", markup=False)
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 @main.group()
@@ -150,7 +166,6 @@ def db_upgrade(config_path: Path) -> None:
     "--wait", "wait_for_leases", is_flag=True, help="Wait for sources another process is polling."
 )
 @config_option
-@operator_errors
 def poll(
     source_ids: tuple[str, ...], force: bool, wait_for_leases: bool, config_path: Path
 ) -> None:
@@ -195,9 +210,14 @@ def serve(config_path: Path) -> None:
     from feedsvc.schedule import http_server
 
     config = load_config(config_path)
+    preflight_config(config)
+    sockets = preflight.listen(config)  # before anything else: a port in use ends here
     with opened_store(config) as store:
         _publisher(config, store).publish_all(utcnow())
-        asyncio.run(http_server(config, store, embedded=False).serve())
+        server = http_server(config, store, embedded=False)
+        log.info("serving", extra={"fields": {"http": f"{config.http.host}:{config.http.port}"}})
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once stopped
+            asyncio.run(server.serve(sockets=sockets))
 
 
 def _check_ids(config: Config, ids: Sequence[str]) -> None:
@@ -247,7 +267,7 @@ def _print_results(results: list[PollResult]) -> None:
     if not results:
         out.print("nothing to poll (every source is retired, held back or leased elsewhere)")
         return
-    table = Table("source", "status", "new", "updated", "error")
+    table = Table("source", "status", "new", "backlog", "updated", "error")
     for result in sorted(results, key=lambda r: r.source_id):
         problem = result.error or (f"warning: {result.warning}" if result.warning else "")
         style = "red" if result.error else ("yellow" if result.warning else None)
@@ -255,6 +275,7 @@ def _print_results(results: list[PollResult]) -> None:
             result.source_id,
             result.status,
             str(result.new),
+            str(result.backlog or ""),
             str(result.updated),
             problem,
             style=style,
@@ -262,7 +283,14 @@ def _print_results(results: list[PollResult]) -> None:
     out.print(table)
     failed = sum(1 for r in results if r.error)
     new = sum(r.new for r in results)
+    backlog = sum(r.backlog for r in results)
     out.print(f"{len(results)} polled, {new} new, {failed} failed", markup=False)
+    if backlog:
+        out.print(
+            f"{backlog} of the new entries are backlog (published over a day before their"
+            " source's first poll): they appear in the feeds but never in a digest",
+            markup=False,
+        )
 
 
 @main.group()
@@ -345,13 +373,16 @@ def sources_export_opml(config_path: Path) -> None:
 @click.argument("file", type=click.File("rb"))
 @click.option("--category", "categories", multiple=True, help="File every imported source here.")
 @config_option
-@operator_errors
 def sources_import_opml(file: Any, categories: tuple[str, ...], config_path: Path) -> None:
-    """Add the feeds of an OPML file to config.yaml (existing URLs are skipped)."""
+    """Add the feeds of an OPML file to config.yaml (existing URLs are skipped, and so are
+    outlines that cannot be sources, each reported by line)."""
     config = load_config(config_path)
-    new = config_edit.sources_from_outlines(config, opml.read(file.read()), list(categories))
+    found = config_edit.sources_from_outlines(config, opml.read(file.read()), list(categories))
+    for skipped in found.skipped:
+        err.print(f"{file.name}:{skipped.line}: skipped: {skipped.reason}", markup=False)
+    new = found.sources
     if not new:
-        out.print("nothing to import: every feed is already configured")
+        out.print("nothing to import: every feed is already configured or skipped")
         return
     text = config_edit.add_sources(config_path.read_text(encoding="utf-8"), new)
     try:
@@ -369,6 +400,7 @@ def run(config_path: Path) -> None:
     from feedsvc.schedule import Service
 
     config = load_config(config_path)
+    preflight_config(config)
     with opened_store(config) as store:
         asyncio.run(Service(config, store).run())
 
@@ -530,12 +562,15 @@ def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
 @digest.command("send")
 @click.argument("schedule")
 @click.option("--dry-run", is_flag=True, help="Show who would get what; send and write nothing.")
+@click.option("--now", "at_now", is_flag=True, help="Close a period now instead of the latest due.")
 @click.option(
     "--wait", "wait_for_leases", is_flag=True, help="Wait for digests another process holds."
 )
 @config_option
-def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path: Path) -> None:
-    """Build and send this period's digests of SCHEDULE now."""
+def digest_send(
+    schedule: str, dry_run: bool, at_now: bool, wait_for_leases: bool, config_path: Path
+) -> None:
+    """Send the latest due period's digests of SCHEDULE (or, with --now, a period closed now)."""
     from feedsvc.lease import describe
     from feedsvc.newsletter.mail import create_mailer
 
@@ -547,8 +582,15 @@ def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path
             return
         mailer = create_mailer(config)
         deliverer = _deliverer(config, store, mailer)
-        plan = deliverer.plan(schedule)
+        plan = deliverer.plan_now(schedule) if at_now else deliverer.plan(schedule)
+        if plan.resumed:
+            out.print(
+                f"finishing the {schedule} period of {plan.period:%Y-%m-%d %H:%M:%S} UTC"
+                " that an earlier --now left unfinished",
+                markup=False,
+            )
         summary = asyncio.run(_send(deliverer, mailer, schedule, wait_for_leases))
+        why = deliverer.why_nothing(plan) if not summary.states.get("sent") else None
     states = ", ".join(f"{n} {state}" for state, n in sorted(summary.states.items())) or "nothing"
     out.print(
         f"{schedule} {plan.period:%Y-%m-%d %H:%M} UTC: {plan.subscribers} subscribers, "
@@ -557,6 +599,8 @@ def digest_send(schedule: str, dry_run: bool, wait_for_leases: bool, config_path
     )
     if summary.held:
         err.print(describe(summary.held, ("delivery", "deliveries")), markup=False)
+    elif why:
+        out.print(why, markup=False)
 
 
 async def _send(deliverer: Deliverer, mailer: Any, schedule: str, wait_for_leases: bool) -> Summary:
@@ -590,12 +634,32 @@ def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
 @digest.command("preview")
 @click.argument("schedule")
 @click.argument("email")
-@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the text.")
+@click.option("--latest", is_flag=True, help="The latest due period, as `digest send` sends it.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML part to this file.",
+)
+@click.option(
+    "--text",
+    "text_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the text part to this file.",
+)
 @config_option
-def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) -> None:
-    """Print the digest EMAIL would get from SCHEDULE now, without sending it."""
-    from feedsvc.newsletter.deliver import Digests, period_windows
-    from feedsvc.newsletter.render import render_digest
+def digest_preview(
+    schedule: str,
+    email: str,
+    latest: bool,
+    html_file: Path | None,
+    text_file: Path | None,
+    config_path: Path,
+) -> None:
+    """Show the edition EMAIL would get from SCHEDULE: by default the upcoming one, the
+    stories so far for the next fire time. Nothing is sent or recorded."""
+    from feedsvc.newsletter.deliver import local_time
+    from feedsvc.newsletter.preview import preview
 
     config = load_config(config_path)
     _schedule(config, schedule)
@@ -603,26 +667,86 @@ def digest_preview(schedule: str, email: str, as_html: bool, config_path: Path) 
         subscriber = store.subscribers.by_email(email)
         if subscriber is None:
             raise click.ClickException(f"no subscriber {email}")
-        [(_, window)] = period_windows(config, store, schedule, utcnow(), [subscriber])[1]
-        if window is None:
+        deliverer = _deliverer(config, store, None)
+        now = utcnow()
+        shown = preview(
+            config, store, deliverer.composer(), schedule, subscriber, now, latest=latest
+        )
+        if shown is None:
             raise click.ClickException(
                 f"an earlier {schedule} digest to {subscriber.email} is still being sent"
             )
-        found = Digests(config, store).for_subscriber(subscriber, window.since, window.until)
-    if found.empty:
-        out.print(
-            f"nothing new for {subscriber.email} since {window.since:%Y-%m-%d %H:%M} UTC: no email",
-            markup=False,
-        )
+        if shown.send_at is not None:
+            head = f"upcoming {schedule} edition for {subscriber.email}, to be sent "
+            head += f"{local_time(config, shown.send_at)}: {shown.digest.count} stories so far"
+        else:
+            head = f"latest {schedule} edition for {subscriber.email}, period "
+            head += f"{local_time(config, shown.window.until)}: {shown.digest.count} stories"
+        since = local_time(config, shown.window.since)
+    out.print(head, markup=False)
+    if shown.message is None:
+        out.print(f"nothing new for {subscriber.email} since {since}: no email", markup=False)
         return
-    rendered = render_digest(
-        found,
-        config=config,
-        locale=subscriber.locale,
-        timezone=subscriber.timezone,
-        now=utcnow(),
-        categories=subscriber.categories,
-        schedule=schedule,
+    for path, subtype in ((html_file, "html"), (text_file, "plain")):
+        if path is not None:
+            path.write_text(shown.part(subtype), encoding="utf-8")
+            out.print(f"wrote the {subtype} part to {path}", markup=False)
+    if html_file is None and text_file is None:
+        click.echo(f"Subject: {shown.subject}\n")
+        click.echo(shown.part("plain"))
+
+
+@digest.command("test")
+@click.argument("schedule")
+@click.option("--to", "address", required=True, help="Where to send it (need not subscribe).")
+@click.option("--category", "categories", multiple=True, help="A category id (repeatable).")
+@click.option("--locale", type=click.Choice(["vi", "en"]), help="Language of the email.")
+@config_option
+def digest_test(
+    schedule: str, address: str, categories: tuple[str, ...], locale: str | None, config_path: Path
+) -> None:
+    """Send the upcoming edition of SCHEDULE to ADDRESS as a test: subject marked
+    [Thử]/[Test], inert links, nothing recorded."""
+    from feedsvc.newsletter.mail import SendStatus, create_mailer
+    from feedsvc.newsletter.preview import reader_for_test
+    from feedsvc.newsletter.roster import normalize_email
+
+    config = load_config(config_path)
+    _schedule(config, schedule)
+    known = [category.id for category in config.categories]
+    for category in categories:
+        if category not in known:
+            hint = config_module._did_you_mean(category, known)
+            raise click.ClickException(f"unknown category {category!r}{hint}")
+    try:
+        to = normalize_email(address)
+    except ValueError as exc:
+        raise click.ClickException(f"{address}: {exc}") from None
+    reader = reader_for_test(config, schedule, to, list(categories), locale)
+    with opened_store(config) as store:
+        mailer = create_mailer(config)
+        deliverer = _deliverer(config, store, mailer)
+        shown, result = asyncio.run(
+            _send_test(config, store, mailer, schedule, reader, deliverer.domain)
+        )
+    if result is None:
+        raise click.ClickException(
+            f"nothing new for the upcoming {schedule} edition yet: no test email sent"
+        )
+    if result.status is not SendStatus.SENT:
+        raise click.ClickException(f"test email to {to} not sent: {result.detail}")
+    out.print(
+        f"sent a test of the upcoming {schedule} edition ({shown.digest.count} stories) to {to}",
+        markup=False,
     )
-    click.echo(f"Subject: {rendered.subject}\n")
-    click.echo(rendered.html if as_html else rendered.text)
+
+
+async def _send_test(
+    config: Config, store: Store, mailer: Any, schedule: str, reader: Any, domain: str
+) -> Any:
+    from feedsvc.newsletter.preview import send_test
+
+    try:
+        return await send_test(config, store, mailer, schedule, reader, utcnow(), domain)
+    finally:
+        await mailer.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -28,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
 )
@@ -62,8 +65,48 @@ def _check_http_url(url: str) -> str:
     return url
 
 
+# What a From or Reply-To header can carry as it is: an ASCII dot-atom address
+# (RFC 5322 3.2.3) on a host name, alone or after a display name.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_MAILBOX_ADDRESS = re.compile(f"{_LOCAL}@{_DOMAIN}")
+_NAME_ADDR = re.compile(r"(?P<name>.*?)\s*<(?P<address>[^<>]*)>")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _check_mailbox(value: str) -> str:
+    """``Name <address>`` or a bare ``address``, usable as it is in a From or Reply-To header.
+
+    Checked here, with its line, because a value the message builder refuses
+    would fail every delivery long after ``feedsvc check`` said ok.
+    """
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} contains a control character (a line break?)")
+    match = _NAME_ADDR.fullmatch(value.strip())
+    address = match["address"].strip() if match else value.strip()
+    if _MAILBOX_ADDRESS.fullmatch(address):
+        return value
+    raise ValueError(f"{value!r}{_mailbox_hint(address)}")
+
+
+def _mailbox_hint(address: str) -> str:
+    """What is wrong with an address that is not a plain ASCII one, and what to write."""
+    local, _, domain = address.rpartition("@")
+    try:  # IDNA 2008 with UTS 46, as the envelope of every message carries domains
+        a_label = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        a_label = domain
+    if local and _MAILBOX_ADDRESS.fullmatch(f"{local}@{a_label}"):
+        return f": write the domain as its A-label: {local}@{a_label}"
+    plain_word = re.fullmatch(r'[^\s<>()\[\],;:"\\@]+', local)
+    if plain_word and not local.isascii() and _MAILBOX_ADDRESS.fullmatch(f"x@{a_label}"):
+        return ": the address must be ASCII (mail servers without SMTPUTF8 refuse it)"
+    return ' is not an email address (e.g. "Bản tin <bantin@example.vn>")'
+
+
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+Mailbox = Annotated[str, AfterValidator(_check_mailbox)]
 
 
 class Site(_Model):
@@ -135,8 +178,8 @@ Cron = Annotated[str, AfterValidator(_check_cron)]
 
 
 class Newsletter(_Model):
-    from_: str = Field(default="feedsvc <feedsvc@localhost>", alias="from")
-    reply_to: str | None = None
+    from_: Mailbox = Field(default="feedsvc <feedsvc@localhost>", alias="from")
+    reply_to: Mailbox | None = None
     schedules: dict[Slug, Cron] = {"daily": "0 7 * * *"}
     default_schedule: str = "daily"
     max_items_per_category: int = Field(default=10, ge=1, le=100)
@@ -185,6 +228,8 @@ class Config(_Model):
     newsletter: Newsletter = Newsletter()
     mail: Mail = Mail()
     path: Path = Field(default=Path(DEFAULT_PATH), exclude=True)
+    _lines: _Lines | None = PrivateAttr(default=None)
+    _name: str = PrivateAttr(default=DEFAULT_PATH)
 
     @field_validator("path")
     @classmethod
@@ -219,6 +264,19 @@ class Config(_Model):
 
         return f"feedsvc/{__version__} (+{self.site.base_url})"
 
+    def where(self, *loc: str | int) -> str:
+        """``file:line`` of the key at ``loc`` (its nearest section when it is not in the file).
+
+        Problems found after loading (``feedsvc check``'s look at the machine)
+        point at the line the operator has to change, as loading's own do.
+        """
+        line = self._lines.line(loc, key=True) if self._lines else 1
+        return f"{self._name}:{line}"
+
+    def declares(self, *loc: str | int) -> bool:
+        """Whether the file spells out the key at ``loc`` (rather than leaving the default)."""
+        return self._lines is not None and self._lines.has(loc)
+
     def source(self, source_id: str) -> SourceConfig:
         """The configured source ``source_id`` (``KeyError`` if there is none)."""
         for source in self.sources:
@@ -246,9 +304,16 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     """
     file = config_path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{file}: cannot read: {exc.strerror or exc}"]) from exc
+    return parse_bytes(data, file)
+
+
+def parse_bytes(data: bytes, file: Path) -> Config:
+    """Validate the bytes of a config file, as read (a reload applies exactly what it saw)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
     return parse(text, file)
@@ -278,6 +343,7 @@ def parse(text: str, file: Path) -> Config:
     problems += [f"{name}:{lines.line(loc)}: {message}" for loc, message in _cross_checks(data)]
     if problems or config is None:
         raise ConfigError(sorted(problems, key=_line_number))
+    config._lines, config._name = lines, name
     return config
 
 
@@ -285,15 +351,6 @@ def _line_number(problem: str) -> int:
     head = problem.split(": ", 1)[0]
     number = head.rsplit(":", 1)[-1]
     return int(number) if number.isdigit() else 0
-
-
-def check(path: str | os.PathLike[str] | None = None) -> list[str]:
-    """Every problem in the file, for ``feedsvc check``; empty when it is valid."""
-    try:
-        load(path)
-    except ConfigError as exc:
-        return exc.problems
-    return []
 
 
 def _cross_checks(data: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
@@ -428,6 +485,9 @@ class _Lines:
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 self._walk(item, (*loc, index))
+
+    def has(self, loc: Loc) -> bool:
+        return loc in self._value
 
     def line(self, loc: Loc, *, key: bool = False) -> int:
         """The line of ``loc``, or of its nearest ancestor present in the file."""

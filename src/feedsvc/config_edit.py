@@ -14,9 +14,11 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from feedsvc._text import fold_diacritics
 from feedsvc.config import Config, SourceConfig
@@ -64,35 +66,62 @@ def _item(source: SourceConfig, indent: str) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An outline that cannot be a source, and why (its line in the OPML file)."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpmlImport:
+    """What an OPML file adds: new sources, and the outlines skipped."""
+
+    sources: list[SourceConfig]
+    skipped: list[Skipped]
+
+
 def sources_from_outlines(
     config: Config, outlines: Sequence[Outline], categories: Sequence[str]
-) -> list[SourceConfig]:
+) -> OpmlImport:
     """New sources for the outlines whose URL is not configured yet.
 
     An outline filed in a folder named like a category (its id or title) joins
-    that category, as well as any given with ``--category``.
+    that category, as well as any given with ``--category``. An outline that
+    cannot be a source (its URL is not http(s)) is skipped and reported by line,
+    as the subscriber CSV import reports its rows; the others are imported.
     """
     known_urls = {source.url for source in config.sources}
     taken = {source.id for source in config.sources}
     by_name = {c.title.casefold(): c.id for c in config.categories}
     by_name |= {c.id: c.id for c in config.categories}
     new: list[SourceConfig] = []
+    skipped: list[Skipped] = []
     for outline in outlines:
         if outline.url in known_urls:
             continue
-        known_urls.add(outline.url)
-        source_id = _unique(slugify(outline.title or outline.url), taken)
         folder = by_name.get(outline.category.casefold())
         wanted = [*categories, *([folder] if folder else [])]
-        new.append(
-            SourceConfig(
+        source_id = _unique(slugify(outline.title or outline.url), taken)
+        try:
+            source = SourceConfig(
                 id=source_id,
                 url=outline.url,
                 title=outline.title or None,
                 categories=list(dict.fromkeys(wanted)),
             )
-        )
-    return new
+        except ValidationError as exc:
+            taken.discard(source_id)  # free for the next outline of that name
+            skipped.append(Skipped(outline.line, _reason(exc)))
+            continue
+        known_urls.add(outline.url)
+        new.append(source)
+    return OpmlImport(new, skipped)
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
 
 
 def slugify(text: str) -> str:

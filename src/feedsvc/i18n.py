@@ -146,6 +146,7 @@ VI: dict[str, str] = {
     "{n} new story": "{n} tin mới",
     "{n} new stories": "{n} tin mới",
     "… and {n} more": "… và {n} tin khác",
+    "View in your browser": "Xem trong trình duyệt",
     "daily": "hằng ngày",
     "weekly": "hằng tuần",
     "monthly": "hằng tháng",
@@ -158,6 +159,20 @@ VI: dict[str, str] = {
     "This email was sent to {email}.": "Thư này được gửi tới {email}.",
     "Change your preferences": "Thay đổi tùy chọn nhận tin",
     "Unsubscribe": "Hủy đăng ký",
+    # web and email: editions and the archive (newsletter/archive.py, web/digests.py)
+    "{schedule} newsletter": "bản tin {schedule}",
+    "Past editions": "Các số đã gửi",
+    "Past editions of the newsletter": "Các số bản tin đã gửi",
+    "Every newsletter we have sent, newest first.": "Mọi bản tin đã gửi, mới nhất trước.",
+    "stories": "tin",
+    "No newsletter has been sent yet.": "Chưa có bản tin nào được gửi.",
+    "Older editions": "Các số cũ hơn",
+    "This was a test email": "Đây là thư thử",
+    "An editor sent it to check the newsletter before it goes out. "
+    "Its links lead here: there is no subscription to change.": (
+        "Biên tập viên gửi thư này để kiểm tra bản tin trước khi phát hành. "
+        "Các liên kết trong thư dẫn tới đây: không có đăng ký nào để thay đổi."
+    ),
     # email: double opt-in confirmation
     "Confirm your subscription to {name}": "Xác nhận đăng ký nhận tin từ {name}",
     "Please confirm your subscription": "Vui lòng xác nhận đăng ký",

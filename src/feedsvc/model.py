@@ -166,6 +166,7 @@ class StoreOutcome:
     updated: int = 0
     new_ids: tuple[int, ...] = ()
     updated_ids: tuple[int, ...] = ()
+    backlog: int = 0  # of the new ones, how many are old news from a newly added source
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,7 @@ class PollResult:
     error: str | None = None
     warning: str | None = None
     entry_ids: tuple[int, ...] = field(default=())
+    backlog: int = 0  # of the new entries, those stored as backlog (never news)
 
 
 class SubscriberStatus(StrEnum):
@@ -234,6 +236,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """How one delivery ended, as the sender records it."""
+
+    delivery_id: int
+    state: DeliveryState
+    at: datetime
+    error: str | None = None
+    edition: str | None = None  # the edition a sent digest carried
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryHistory:
     """What one subscriber's deliveries of one schedule so far say about the next.
 
@@ -244,6 +257,7 @@ class DeliveryHistory:
     open: bool  # one is still pending or sending
     delivered_until: datetime | None
     first_since: datetime | None
+    open_until: datetime | None = None  # where the open one ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +266,7 @@ class DigestSection:
     title: str
     entries: tuple[Entry, ...]
     more: int = 0  # new entries beyond newsletter.max_items_per_category
+    rest: tuple[Entry, ...] = ()  # those entries, for the edition's web page
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,3 +284,32 @@ class Digest:
     @property
     def empty(self) -> bool:
         return not self.sections
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSection:
+    category_id: str
+    entry_ids: tuple[int, ...]
+    more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One edition of a schedule's digest: what every reader of one variant shared.
+
+    A period has one edition per distinct (language, categories, stories); it holds
+    nothing personal, so its web page can be public. ``id`` is derived from that
+    content (``newsletter.edition``), so every process names an edition alike.
+    """
+
+    id: str
+    schedule: str
+    period: datetime
+    locale: str
+    categories: tuple[str, ...]
+    sections: tuple[EditionSection, ...]
+    created_at: datetime | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(section.entry_ids) + section.more for section in self.sections)

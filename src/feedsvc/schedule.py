@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 
 from feedsvc import config as config_module
-from feedsvc import metrics
+from feedsvc import metrics, preflight
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError
 from feedsvc.ingest.poll import Poller
@@ -43,6 +45,7 @@ log = logging.getLogger("feedsvc.service")
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
 RELOAD_CHECK_SECONDS = 2
+RELOAD_SETTLE_SECONDS = 1  # a changed config.yaml is applied once unchanged this long
 MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
 STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM
 
@@ -115,10 +118,20 @@ class Service:
         self._stop = asyncio.Event()
         self._busy: dict[str, asyncio.Lock] = {}
         self._stamp = _stamp(config.path)
+        self._pending: _Snapshot | None = None  # a change seen once, not yet steady
         self._tasks: set[asyncio.Future[None]] = set()
 
     async def run(self) -> None:
-        """Run until SIGINT or SIGTERM, then let the jobs in flight finish."""
+        """Run until SIGINT or SIGTERM, then let the jobs in flight finish.
+
+        The HTTP port is bound first: when it cannot be, nothing has started and
+        the ``ConfigError`` says why in one line. ``started`` is logged once the
+        server listens.
+
+        Raises:
+            ConfigError: ``http.host``:``http.port`` cannot be bound.
+        """
+        sockets = preflight.listen(self.config)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
@@ -128,7 +141,7 @@ class Service:
         app = create_app(self.config, self.store)
         self.site: Site = app.state.site
         server = http_server(self.config, self.store, app=app)
-        serving = asyncio.create_task(server.serve())
+        serving = await _serving(server, sockets)
         self.mailer = create_mailer(self.config)
         self.deliverer = self._deliverer(self.config)
         self.poller = await self._start_poller(self.config)
@@ -269,26 +282,41 @@ class Service:
         log.info("retention", extra={"fields": {"purged": purged, "before": cutoff.isoformat()}})
 
     async def _watch_config(self) -> None:
-        """Reload config.yaml when it changes: a stat every ``RELOAD_CHECK_SECONDS``.
+        """Reload config.yaml when it changes: a stat every ``RELOAD_CHECK_SECONDS``, and
+        every ``RELOAD_SETTLE_SECONDS`` while a change settles.
 
         A plain task rather than a scheduler job: the job's bookkeeping cost far
         more than the stat, every two seconds for the life of the service.
         """
         while not self._stop.is_set():
-            await asyncio.sleep(RELOAD_CHECK_SECONDS)
+            pending = self._pending is not None
+            await asyncio.sleep(RELOAD_SETTLE_SECONDS if pending else RELOAD_CHECK_SECONDS)
             try:
                 await self._reload()
             except Exception:  # the next change must still be seen
                 log.exception("config reload failed")
 
     async def _reload(self, forced: bool = False) -> None:
-        """Apply config.yaml if it changed and is valid; otherwise keep running as is."""
-        stamp = _stamp(self.config.path)
-        if (stamp == self._stamp and not forced) or self._stop.is_set():
+        """Apply config.yaml once a change has settled and the result is valid; otherwise
+        keep running as is.
+
+        An editor, ``scp`` or a configuration tool may write the file in pieces,
+        and each piece is a truncated config. So a change is applied only when two
+        looks ``RELOAD_SETTLE_SECONDS`` apart saw the same file (modification time,
+        size, inode and bytes), and what is applied is the bytes of those looks.
+        SIGHUP (``forced``) applies at once: the operator says the save is done.
+        """
+        if self._stop.is_set() or (_stamp(self.config.path) == self._stamp and not forced):
+            self._pending = None
             return
-        self._stamp = stamp
+        seen = await asyncio.to_thread(_Snapshot.of, self.config.path)
+        if seen != self._pending and not forced:
+            self._pending = seen  # changed since the last look: a save may be under way
+            return
+        self._pending = None
+        self._stamp = seen.stamp
         try:
-            config = await asyncio.to_thread(config_module.load, self.config.path)
+            config = await asyncio.to_thread(self._candidate, seen)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config rejected", extra={"fields": {"problem": problem}})
@@ -297,14 +325,36 @@ class Service:
         async with self._busy.setdefault("poll", asyncio.Lock()):
             await self._apply(config)
 
+    def _candidate(self, seen: _Snapshot) -> Config:
+        """config.yaml as a reload would run it, refused (``ConfigError``) as ``run`` would
+        refuse it, or when it drops every source without saying so.
+
+        A file cut short before its ``sources:`` is valid and has no sources; a
+        reload would deactivate every one. Only an explicit ``sources: []`` means
+        "no sources".
+        """
+        path = self.config.path
+        config = (
+            config_module.load(path)  # says why it cannot be read
+            if seen.data is None
+            else config_module.parse_bytes(seen.data, path)
+        )
+        if self.config.sources and not config.sources and not config.declares("sources"):
+            raise ConfigError(
+                [f"{config.where()}: it removes every source; write `sources: []` to mean that"]
+            )
+        for warning in preflight.require(config):
+            log.warning("config warning", extra={"fields": {"problem": warning.text}})
+        return config
+
     async def _apply(self, config: Config) -> None:
         """Swap every part to ``config`` at once, between two polls."""
         old = self.config
         if (config.http.host, config.http.port) != (old.http.host, old.http.port):
             log.warning("config: http.host/http.port changes need a restart to apply")
         if config.mail != old.mail:
-            await self.mailer.close()
-            self.mailer = create_mailer(config)
+            mailer, self.mailer = self.mailer, create_mailer(config)
+            await mailer.close()
         poller = await self._start_poller(config)
         await self.poller.__aexit__(None, None, None)
         self.poller = poller
@@ -334,10 +384,41 @@ class Service:
         }
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """What changes when config.yaml is saved: modification time and size."""
+async def _serving(server: uvicorn.Server, sockets: list[socket.socket]) -> asyncio.Task[None]:
+    """``server`` serving on ``sockets``, returned once it has started."""
+    task = asyncio.create_task(server.serve(sockets=sockets))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)  # uvicorn has no event for it; this is start-up only
+    if task.done():
+        await task  # its error, if it failed to start
+        raise RuntimeError("the HTTP server stopped as it started")
+    return task
+
+
+Stamp = tuple[int, int, int]
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """What changes when config.yaml is saved: modification time, size, inode (a rename)."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """One look at config.yaml: its stamp and its bytes (None: unreadable)."""
+
+    stamp: Stamp | None
+    data: bytes | None
+
+    @classmethod
+    def of(cls, path: Path) -> _Snapshot:
+        stamp = _stamp(path)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = None
+        return cls(stamp, data)

@@ -193,8 +193,13 @@ def test_digest_preview_and_dry_run_show_without_sending(tmp_path: Path) -> None
     entries_before_digest(config, store, [f"Tin {n}: Trẻ em" for n in range(3)])
     store.close()
     feedsvc("subscribers", "add", "an@example.vn", "--confirmed", config=config_path, check=True)
-    preview = feedsvc("digest", "preview", "daily", "an@example.vn", config=config_path, check=True)
-    assert "(3 tin mới)" in preview.stdout.splitlines()[0]
+    preview = feedsvc(
+        "digest", "preview", "daily", "an@example.vn", "--latest", config=config_path, check=True
+    )
+    head, subject = preview.stdout.splitlines()[:2]
+    assert head.startswith("latest daily edition for an@example.vn, period ")
+    assert head.endswith(": 3 stories")
+    assert "(3 tin mới)" in subject
     assert "Tin 2: Trẻ em" in preview.stdout
     dry = feedsvc("digest", "send", "daily", "--dry-run", config=config_path, check=True)
     assert "an@example.vn" in dry.stdout

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from feedsvc import config as config_module
+from feedsvc.model import utcnow
 from feedsvc.store import Store
 from tests._seed import add_readers, entries_before_digest
 
@@ -32,7 +33,7 @@ def start_smtp(spool: Path) -> tuple[subprocess.Popen[str], int]:
     return server, int(url.rsplit(":", 1)[1])
 
 
-def prepare(tmp_path: Path, port: int, lease: str = "2m") -> Path:
+def prepare(tmp_path: Path, port: int, lease: str = "2m", *, just_now: bool = False) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         f"""\
@@ -59,10 +60,24 @@ mail:
     )
     config = config_module.load(path)
     store = Store.open(config.database_url)
-    seen = entries_before_digest(config, store, [f"Tin {n}: Hà Tĩnh" for n in range(5)])
+    titles = [f"Tin {n}: Hà Tĩnh" for n in range(5)]
+    at = utcnow() - timedelta(minutes=1) if just_now else None  # after today's 07:00
+    seen = entries_before_digest(config, store, titles, at)
     add_readers(store, SUBSCRIBERS, schedule="daily", since=seen - timedelta(days=3))
     store.close()
     return path
+
+
+def signal_after_a_third(
+    command: list[str], spool: Path, signum: signal.Signals
+) -> subprocess.Popen[bytes]:
+    """Start ``command``; once a third of the readers have their message, send ``signum``."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signum)
+    return process
 
 
 def received(spool: Path) -> int:
@@ -85,11 +100,7 @@ def test_kill_9_mid_send_then_again_delivers_each_digest_once(tmp_path: Path) ->
             "--config",
             str(config),
         ]
-        sender = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        sender.send_signal(signal.SIGKILL)
+        sender = signal_after_a_third(command, spool, signal.SIGKILL)
         sender.wait()
         at_kill = received(spool)
         assert 0 < at_kill < SUBSCRIBERS  # killed mid-send
@@ -118,11 +129,7 @@ def test_leases_of_a_live_process_are_reported_then_waited_for(tmp_path: Path) -
         config = prepare(tmp_path, port, lease="10s")
         command = [sys.executable, "-m", "feedsvc", "digest", "send", "daily"]
         command += ["--config", str(config)]
-        hung = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while received(spool) < SUBSCRIBERS // 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        hung.send_signal(signal.SIGSTOP)
+        hung = signal_after_a_third(command, spool, signal.SIGSTOP)
         try:
             told = subprocess.run(command, capture_output=True, text=True, timeout=120)
             assert told.returncode == 0, told.stderr
@@ -142,3 +149,32 @@ def test_leases_of_a_live_process_are_reported_then_waited_for(tmp_path: Path) -
     assert set(counts) == {f"reader{n}@example.vn" for n in range(SUBSCRIBERS)}
     doubled = {address: n for address, n in counts.items() if n > 1}
     assert len(doubled) <= CONCURRENCY, doubled  # those the stopped process had in flight
+
+
+def test_kill_9_mid_send_now_then_again_finishes_that_period(tmp_path: Path) -> None:
+    """`digest send --now` killed mid-send, then the same command: the rerun finishes the
+    period the first one opened instead of starting a second, overlapping one."""
+    spool = tmp_path / "spool"
+    server, port = start_smtp(spool)
+    try:
+        config = prepare(tmp_path, port, just_now=True)
+        command = [sys.executable, "-m", "feedsvc", "digest", "send", "daily", "--now"]
+        command += ["--config", str(config)]
+        sender = signal_after_a_third(command, spool, signal.SIGKILL)
+        sender.wait()
+        assert 0 < received(spool) < SUBSCRIBERS
+        again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.startswith("finishing the daily period of "), again.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    counts = json.loads(output.strip().splitlines()[-1])["recipients"]
+    assert set(counts) == {f"reader{n}@example.vn" for n in range(SUBSCRIBERS)}
+    doubled = {address: n for address, n in counts.items() if n > 1}
+    assert len(doubled) <= CONCURRENCY, doubled
+    store = Store.open(config_module.load(config).database_url)
+    try:
+        assert store.deliveries.counts() == {"sent": SUBSCRIBERS}  # one period, one row each
+    finally:
+        store.close()

@@ -158,11 +158,11 @@ def test_config_reload_adds_a_source_rejects_a_broken_file_and_recovers(tmp_path
             write(["a", "b"])
             wait_for(lambda: b"khac-0" in get(f"{base}/feeds/all.json"), 30, "the added source b")
             config.write_text(config.read_text() + "fetch:\n  timeout: soon\n", encoding="utf-8")
-            time.sleep(3)  # the reload check runs every 2 s
+            time.sleep(5)  # seen within 2 s (the check), applied once steady for 1 s
             assert json.loads(get(f"{base}/healthz"))["status"] == "ok"  # still serving
             write(["b"], extra="retention:\n  days: 30\n")
             wait_for(lambda: json.loads(get(f"{base}/healthz"))["status"] == "ok", 10, "health")
-            time.sleep(3)
+            time.sleep(5)
             service.send_signal(signal.SIGTERM)
             assert service.wait(timeout=30) == 0
         finally:
@@ -216,3 +216,97 @@ def test_a_digest_missed_while_stopped_is_sent_once_on_start(tmp_path: Path) -> 
         second = run_briefly()  # a restart does not send the period again
     assert smtp.recipients["an@example.vn"] == 1, first + second
     assert "state=sent" in first
+
+
+def source_config(port: int, feeds: ThreadedFeedServer, names: list[str], extra: str = "") -> str:
+    """A config.yaml for a service on ``port`` polling ``names`` (and ``extra`` before them)."""
+    listed = "".join(
+        f'  - id: {name}\n    url: "{feeds.url(f"/feeds/{name}.rss")}"\n    categories: [xa-hoi]\n'
+        for name in names
+    )
+    return (
+        f'site:\n  title: "Bản tin"\n  base_url: "http://127.0.0.1:{port}"\n'
+        f"http:\n  port: {port}\nfetch:\n  allow_private_networks: true\n  interval: 1h\n"
+        f'categories:\n  - id: xa-hoi\n    title: "Xã hội"\n{extra}'
+        + (f"sources:\n{listed}" if names else "")
+    )
+
+
+def reloads(log: str) -> list[str]:
+    """The ``sources=N`` of every reload the service applied, in order."""
+    return [
+        next(part for part in line.split() if part.startswith("sources="))
+        for line in log.splitlines()
+        if "config reloaded" in line
+    ]
+
+
+def start_service(config: Path, port: int) -> subprocess.Popen[str]:
+    service = subprocess.Popen(
+        [sys.executable, "-m", "feedsvc", "run", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz"), 30, "the service")
+    return service
+
+
+def stop_service(service: subprocess.Popen[str]) -> str:
+    if service.poll() is None:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+    return service.communicate()[1]
+
+
+def test_a_save_in_progress_is_never_applied(tmp_path: Path) -> None:
+    """An editor or `scp` writes the file in pieces; each piece is a truncated config."""
+    root = tmp_path / "feeds"
+    root.mkdir()
+    names = ["a", "b", "c", "d"]
+    with ThreadedFeedServer(root) as feeds:
+        for name in names:
+            feeds.write(f"{name}.rss", fresh_feed().replace("tin-", f"{name}-"))
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(source_config(port, feeds, names[:3]), encoding="utf-8")
+        service = start_service(config, port)
+        try:
+            wait_for(lambda: b"c-0" in get(f"http://127.0.0.1:{port}/feeds/all.json"), 30, "c")
+            text = source_config(port, feeds, names).encode()
+            with config.open("wb") as file:  # 12 pieces over 3 s: every check sees a part
+                for start in range(0, len(text), -(-len(text) // 12)):
+                    file.write(text[start : start + -(-len(text) // 12)])
+                    file.flush()
+                    time.sleep(0.25)
+            wait_for(lambda: b"d-0" in get(f"http://127.0.0.1:{port}/feeds/all.json"), 30, "d")
+        finally:
+            log = stop_service(service)
+    assert "config rejected" not in log, log
+    assert reloads(log) == ["sources=4"], log
+
+
+def test_a_reload_that_removes_every_source_needs_an_explicit_empty_list(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "feeds"
+    root.mkdir()
+    with ThreadedFeedServer(root) as feeds:
+        feeds.write("a.rss", fresh_feed())
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(source_config(port, feeds, ["a"]), encoding="utf-8")
+        service = start_service(config, port)
+        try:
+            # Cut off before `sources:`: a valid file with no sources at all.
+            config.write_text(source_config(port, feeds, []), encoding="utf-8")
+            time.sleep(5)  # the change is seen within 2 s, and applied once steady for 1 s
+            assert b"tin-0" in get(f"http://127.0.0.1:{port}/feeds/all.json")
+            config.write_text(source_config(port, feeds, [], "sources: []\n"), encoding="utf-8")
+            time.sleep(5)
+        finally:
+            log = stop_service(service)
+    assert f"{config}:1: it removes every source; write `sources: []` to mean that" in log, log
+    assert reloads(log) == ["sources=0"], log

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,7 +101,6 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class Run:
     outcomes: list[Outcome]
-    elapsed: float
     growth_mb: float  # resident set after the run minus before
 
 
@@ -111,9 +109,8 @@ def corpus_run(feedparser_sdist: Path) -> Run:
     """Every test feed through parse_feed once, for the tests below to judge."""
     feeds = list(_test_feeds(feedparser_sdist))
     before = _rss_mb()
-    started = time.perf_counter()
     outcomes = [Outcome(name, body, _parse(name, body)) for name, body in feeds]
-    return Run(outcomes, time.perf_counter() - started, _rss_mb() - before)
+    return Run(outcomes, _rss_mb() - before)
 
 
 def _parse(name: str, body: bytes) -> ParsedFeed | ParseError | str:
@@ -144,7 +141,6 @@ def test_every_feedparser_test_feed_parses_or_is_refused(corpus_run: Run) -> Non
     assert crashed == [], "\n".join(crashed)
     assert parsed > 0.95 * len(outcomes), f"only {parsed} of {len(outcomes)} parsed"
     assert corpus_run.growth_mb < GROWTH_LIMIT_MB, f"grew {corpus_run.growth_mb:.0f} MB"
-    assert corpus_run.elapsed < 60, f"{len(outcomes)} feeds took {corpus_run.elapsed:.0f} s"
 
 
 # -- plain feedparser and parse_feed on the same bytes ---------------------------------------
@@ -271,13 +267,10 @@ class _TextOf(HTMLParser):
 
 @pytest.mark.network_download
 def test_parse_feed_agrees_with_plain_feedparser_or_says_why(corpus_run: Run) -> None:
-    started = time.perf_counter()
     differences = [difference for outcome in corpus_run.outcomes for difference in compare(outcome)]
-    elapsed = time.perf_counter() - started
     unexplained = [f"{d.name}: {d.detail}" for d in differences if d.reason == "unexplained"]
     assert unexplained == [], "\n".join(unexplained)
     reasons = Counter(d.reason for d in differences)
     assert set(reasons) <= set(DIFFERENCES)
     differing = {d.name for d in differences}
     assert len(differing) < 0.1 * len(corpus_run.outcomes), reasons  # agreement is the rule
-    assert elapsed < 60, f"feedparser over {len(corpus_run.outcomes)} feeds took {elapsed:.0f} s"

@@ -120,3 +120,51 @@ def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
         config.load(tmp_path / "missing.yaml")
     [problem] = info.value.problems
     assert "missing.yaml: cannot read" in problem
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('"Bản tin <bantin@@example.vn>"', "is not an email address"),
+        ('"Bản tin <bantin@example.vn"', "is not an email address"),
+        ('"bantin at example.vn"', "is not an email address"),
+        ('"bantin@bücher.example"', "xn--bcher-kva.example"),
+        ('"nguyễn@example.vn"', "must be ASCII"),
+        ('"Bản tin\\r\\nBcc: x@evil.example <bantin@example.vn>"', "control character"),
+    ],
+)
+def test_invalid_from_is_reported_on_its_line(tmp_path: Path, value: str, reason: str) -> None:
+    [problem] = problems(tmp_path, GOOD + f"newsletter:\n  from: {value}\n")
+    assert problem.startswith("16: newsletter.from: "), problem
+    assert reason in problem
+
+
+def test_invalid_reply_to_is_reported_on_its_line(tmp_path: Path) -> None:
+    text = GOOD + 'newsletter:\n  from: "Bản tin <bantin@example.vn>"\n  reply_to: "toà soạn"\n'
+    [problem] = problems(tmp_path, text)
+    assert problem.startswith("17: newsletter.reply_to: 'toà soạn' is not an email address")
+
+
+def test_from_and_reply_to_accept_names_and_bare_addresses(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        GOOD
+        + 'newsletter:\n  from: "\\"Bản tin, Hà Tĩnh\\" <ban.tin+hn@mail.example.vn>"\n'
+        + "  reply_to: toasoan@example.vn\n",
+        encoding="utf-8",
+    )
+    loaded = config.load(path)
+    assert loaded.newsletter.from_ == '"Bản tin, Hà Tĩnh" <ban.tin+hn@mail.example.vn>'
+    assert loaded.newsletter.reply_to == "toasoan@example.vn"
+    assert config.Config(site=loaded.site).newsletter.from_ == "feedsvc <feedsvc@localhost>"
+
+
+def test_where_names_the_line_of_a_key_or_its_section(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    loaded = config.load(path)
+    assert loaded.where("fetch", "max_bytes") == f"{path}:6"
+    assert loaded.where("fetch", "timeout") == f"{path}:4"  # absent: its section
+    assert loaded.where("mail", "smtp", "password_env") == f"{path}:1"  # no section either
+    assert loaded.declares("sources")
+    assert not loaded.declares("newsletter")

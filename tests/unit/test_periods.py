@@ -1,8 +1,8 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from feedsvc.newsletter.periods import latest_periods
+from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 
 NOW = datetime(2026, 11, 29, 1, 30, tzinfo=UTC)  # 08:30 in Hà Nội
 
@@ -33,3 +33,15 @@ def test_monthly_and_minutely() -> None:
 def test_a_schedule_that_never_fires_is_an_error() -> None:
     with pytest.raises(ValueError, match="does not fire"):
         latest_periods("0 0 30 2 *", "UTC", NOW)
+
+
+def test_the_next_fire_time_is_strictly_after_now() -> None:
+    at_seven = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    assert next_fire("0 7 * * *", "Asia/Ho_Chi_Minh", at_seven) == at_seven + timedelta(days=1)
+    assert next_fire("0 7 * * *", "Asia/Ho_Chi_Minh", at_seven - timedelta(seconds=1)) == at_seven
+
+
+def test_a_period_sent_now_is_not_a_fire_time() -> None:
+    at_seven = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    assert is_fire_time("0 7 * * *", "Asia/Ho_Chi_Minh", at_seven)
+    assert not is_fire_time("0 7 * * *", "Asia/Ho_Chi_Minh", at_seven + timedelta(minutes=3))

@@ -425,3 +425,129 @@ def test_every_template_string_has_a_vietnamese_translation() -> None:
 
 def test_unknown_locale_falls_back_to_the_site_language() -> None:
     assert render(golden_digest(), "fr").subject == render(golden_digest(), "vi").subject
+
+
+# -- hidden text and contrast (SpamAssassin's HTML_FONT_LOW_CONTRAST) --------------------
+
+_NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "gray": "#808080"}
+_VOID = {"area", "base", "br", "col", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+def _rgb(value: str) -> tuple[int, int, int] | None:
+    value = _NAMED.get(value.strip().lower(), value.strip().lower())
+    if match := re.fullmatch(r"rgb\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)", value):
+        r, g, b = (min(255, int(n)) for n in match.groups())
+        return r, g, b
+    if re.fullmatch(r"#[0-9a-f]{3}", value):
+        value = "#" + "".join(c * 2 for c in value[1:])
+    if re.fullmatch(r"#[0-9a-f]{6}", value):
+        return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+    return None
+
+
+def contrast(fg: tuple[int, int, int], bg: tuple[int, int, int]) -> float:
+    """SpamAssassin's distance (Mail::SpamAssassin::HTML): under 12 is low contrast."""
+    r, g, b = (x - y for x, y in zip(fg, bg, strict=True))
+    return float(((0.2126 * r) ** 2 + (0.7152 * g) ** 2 + (0.0722 * b) ** 2) ** 0.5)
+
+
+class Colours(HTMLParser):
+    """Each text's colour and background, as SpamAssassin sees them and as a browser does.
+
+    SpamAssassin reads ``color``/``background-color`` only in the style of span,
+    p and div, ``bgcolor`` on body and table cells, and tests contrast before it
+    looks at ``display: none``: hidden text is tested too. A browser takes every
+    element's style, ``background`` included.
+    """
+
+    _SA_STYLED = {"span", "p", "div"}
+    _SA_BGCOLOR = {"body", "table", "tr", "td", "th", "marquee"}
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        white, black = (255, 255, 255), (0, 0, 0)
+        self.stack: list[dict[str, Any]] = [
+            {"tag": "", "sa": (black, white), "css": (black, white), "hidden": False, "class": ""}
+        ]
+        self.texts: list[dict[str, Any]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        top = self.stack[-1]
+        (sa_fg, sa_bg), (fg, bg) = top["sa"], top["css"]
+        style = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (d.partition(":") for d in found.get("style", "").split(";"))
+            if value
+        )
+        if (colour := _rgb(found.get("bgcolor", ""))) is not None:
+            bg = colour
+            if tag in self._SA_BGCOLOR:
+                sa_bg = colour
+        if (colour := _rgb(style.get("color", ""))) is not None:
+            fg = colour
+            sa_fg = colour if tag in self._SA_STYLED else sa_fg
+        for name in ("background-color", "background"):
+            if (colour := _rgb(style.get(name, "").split(" ")[0])) is not None:
+                bg = colour
+                if tag in self._SA_STYLED and name == "background-color":
+                    sa_bg = colour
+        hidden = top["hidden"] or style.get("display", "").startswith("none")
+        entry = {"tag": tag, "sa": (sa_fg, sa_bg), "css": (fg, bg), "hidden": hidden}
+        entry["class"] = found.get("class", "") or top["class"]
+        if tag not in _VOID:
+            self.stack.append(entry)
+
+    def handle_endtag(self, tag: str) -> None:
+        tags = [item["tag"] for item in self.stack]
+        if tag in tags[1:]:
+            del self.stack[len(tags) - 1 - tags[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        top = self.stack[-1]
+        if data.strip() and "title" not in [item["tag"] for item in self.stack]:
+            self.texts.append({"text": data.strip(), **top})
+
+    def low_contrast(self) -> list[str]:
+        return [
+            f"{t['text'][:40]!r} ({t['class'] or t['tag']})"
+            for t in self.texts
+            if contrast(*t["sa"]) < 12 or contrast(*t["css"]) < 12
+        ]
+
+
+def _emails() -> list[tuple[str, str]]:
+    confirmation = render_confirmation(
+        config=CONFIG, locale="vi", categories=["tre-em"], schedule="daily"
+    )
+    digests = [
+        (f"digest {locale}", render(golden_digest(), locale).html) for locale in ("vi", "en")
+    ]
+    return [*digests, ("confirmation", confirmation.html)]
+
+
+@pytest.mark.parametrize(("name", "html"), _emails(), ids=lambda v: v if " " in v else None)
+def test_no_text_is_coloured_like_its_background(name: str, html: str) -> None:
+    """SpamAssassin scores HTML_FONT_LOW_CONTRAST for any such text, hidden or not."""
+    assert Colours(html).low_contrast() == [], name
+
+
+def test_the_preheader_is_hidden_without_a_colour() -> None:
+    rendered = render(golden_digest())
+    page = Colours(rendered.html)
+    preheader = [t for t in page.texts if "preheader" in t["class"]]
+    assert [t["text"] for t in preheader] == [
+        "Tăng cường sự lãnh đạo của Đảng đối với công tác chăm sóc, giáo dục và bảo vệ trẻ em "
+        "trong tình hình mới · Làm gì để tăng tỷ lệ bao phủ bảo hiểm y tế…"
+    ]
+    assert preheader[0]["hidden"]
+    [element] = [
+        attrs for _, attrs in Page(rendered.html).tags if attrs.get("class") == "preheader"
+    ]
+    declarations = {d.split(":")[0].strip() for d in element["style"].split(";") if d.strip()}
+    assert {"display", "visibility", "opacity", "max-height", "overflow", "mso-hide"} <= (
+        declarations
+    )
+    assert "color" not in declarations  # hidden by layout, never by a colour

@@ -261,6 +261,7 @@ class Poller:
             updated=stored.updated,
             warning=feed.warning,
             entry_ids=stored.new_ids + stored.updated_ids,
+            backlog=stored.backlog,
         )
 
     async def _fail(

@@ -29,19 +29,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 from feedsvc import lease, metrics
 from feedsvc.config import Config
 from feedsvc.lease import Heartbeat, Holder
-from feedsvc.model import Delivery, DeliveryState, Digest, Filed, Subscriber, SubscriberStatus
+from feedsvc.model import (
+    Delivery,
+    DeliveryOutcome,
+    DeliveryState,
+    Digest,
+    Edition,
+    Filed,
+    Subscriber,
+    SubscriberStatus,
+)
 from feedsvc.model import utcnow as _utcnow
 from feedsvc.newsletter import message, render
+from feedsvc.newsletter.archive import edition_url
+from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
-from feedsvc.newsletter.periods import latest_periods
+from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
@@ -55,7 +70,7 @@ class Links:
 
     unsubscribe: str
     preferences: str
-    unsubscribe_mailto: str
+    unsubscribe_mailto: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +80,8 @@ class Plan:
     subscribers: int
     created: int
     waiting: int = 0  # subscribers left out: an earlier digest of theirs is still open
+    resumed: bool = False  # an unfinished period sent "now" is finished instead
+    since: datetime | None = None  # where the earliest of its windows starts
 
 
 @dataclass(slots=True)
@@ -136,37 +153,94 @@ def period_windows(
     schedule: str,
     now: datetime,
     subscribers: Sequence[Subscriber] | None = None,
+    *,
+    period: datetime | None = None,
 ) -> tuple[datetime, list[tuple[Subscriber, Window | None]]]:
-    """The latest period of ``schedule`` at ``now``, and each subscriber's window in it
-    (None: an earlier digest of theirs is still open). What plan, preview and the dry
-    run all show; ``subscribers`` defaults to the schedule's active ones."""
+    """A period of ``schedule`` and each subscriber's window in it (None: an earlier
+    digest of theirs is still open). What plan, preview and the dry run all show.
+
+    Args:
+        subscribers: default: the schedule's active ones.
+        period: default: the latest fire time at ``now``; a period sent "now" gives
+            its own time (a first digest then starts at the latest fire time).
+    """
     cron = config.newsletter.schedules[schedule]
-    previous, period = latest_periods(cron, config.site.timezone, now)
+    previous, latest = latest_periods(cron, config.site.timezone, now)
+    if period is not None:
+        previous = min(latest, period)
     if subscribers is None:
         subscribers = store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
     histories = store.deliveries.histories(schedule)
-    return period, [(s, next_window(histories.get(s.id), previous, period)) for s in subscribers]
+    until = period or latest
+    return until, [(s, next_window(histories.get(s.id), previous, until)) for s in subscribers]
+
+
+def local_time(config: Config, moment: datetime) -> str:
+    """``Thứ Năm 03/12 07:00 (UTC+7)``: a time as the newsroom reads it."""
+    local = moment.astimezone(ZoneInfo(config.site.timezone))
+    babel = "vi" if config.site.language == "vi" else "en_GB"
+    text = format_datetime(local, "EEEE dd/MM HH:mm", locale=babel)
+    offset = int((local.utcoffset() or timedelta(0)).total_seconds()) // 60
+    hours, minutes = divmod(abs(offset), 60)
+    sign = "-" if offset < 0 else "+"
+    return f"{text} (UTC{sign}{hours}{f':{minutes:02d}' if minutes else ''})"
 
 
 def message_id(schedule: str, period: datetime, subscriber_id: int, domain: str) -> str:
-    """The same for every attempt of one delivery, so a resent copy is recognisably the same."""
-    return f"<digest.{schedule}.{period:%Y%m%dT%H%MZ}.{subscriber_id}@{domain}>"
+    """The same for every attempt of one delivery, so a resent copy is recognisably the same.
+
+    A period sent "now" has seconds, and they are part of its id.
+    """
+    stamp = f"{period:%Y%m%dT%H%M%SZ}" if period.second else f"{period:%Y%m%dT%H%MZ}"
+    return f"<digest.{schedule}.{stamp}.{subscriber_id}@{domain}>"
 
 
 class Composer:
     """Message bytes per subscriber: each distinct digest rendered once (the costly step),
-    then per message only the recipient, ids, date and the subscriber's links filled in."""
+    then per message only the recipient, ids, date and the subscriber's links filled in.
 
-    def __init__(self, config: Config, links: Callable[[Subscriber], Links], domain: str) -> None:
+    ``subject_prefix`` marks every subject (``[Thử]`` for a test send).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        links: Callable[[Subscriber], Links],
+        domain: str,
+        *,
+        subject_prefix: str = "",
+    ) -> None:
         self.config = config
         self.links = links
         self.domain = domain
+        self.subject_prefix = subject_prefix
+        self.signer = load_signer(config)  # the DKIM key, read once per run
         self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
 
     def compose(
-        self, subscriber: Subscriber, delivery: Delivery, digest: Digest, now: datetime
+        self,
+        subscriber: Subscriber,
+        delivery: Delivery,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
     ) -> bytes:
+        """The message of ``delivery`` (its schedule and Message-ID) to ``subscriber``."""
+        mid = delivery.message_id
+        return self.message(subscriber, delivery.schedule, mid, digest, now, view_url)
+
+    def message(
+        self,
+        subscriber: Subscriber,
+        schedule: str,
+        message_id: str,
+        digest: Digest,
+        now: datetime,
+        view_url: str | None = None,
+    ) -> bytes:
+        """One message: ``view_url`` is its edition's page ("view in your browser")."""
         key = (
+            view_url,
             subscriber.locale,
             subscriber.timezone,
             tuple(subscriber.categories),
@@ -183,18 +257,22 @@ class Composer:
                 now=now,
                 categories=subscriber.categories,
                 schedule=subscriber.schedule,
+                view_url=view_url,
             )
+            if self.subject_prefix:
+                rendered = replace(rendered, subject=f"{self.subject_prefix} {rendered.subject}")
             template = self._templates[key] = message.prepare(
                 rendered,
                 sender=self.config.newsletter.from_,
                 reply_to=self.config.newsletter.reply_to,
-                list_id=delivery.schedule,
+                list_id=schedule,
                 domain=self.domain,
+                signer=self.signer,
             )
         links = self.links(subscriber)
         return template.build(
             to=subscriber.email,
-            message_id=delivery.message_id,
+            message_id=message_id,
             date=now,
             unsubscribe_url=links.unsubscribe,
             unsubscribe_mailto=links.unsubscribe_mailto,
@@ -210,9 +288,17 @@ class _Run:
     composer: Composer
     outcomes: _Outcomes
     summary: Summary = field(default_factory=Summary)
+    editions: set[str] = field(default_factory=set)  # stored already
 
 
-_Outcome = tuple[int, DeliveryState, datetime, str | None]
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A claimed delivery with what sending it needs (None: no longer subscribed)."""
+
+    delivery: Delivery
+    subscriber: Subscriber | None
+    digest: Digest
+    edition: Edition | None
 
 
 class _Outcomes:
@@ -228,10 +314,10 @@ class _Outcomes:
     def __init__(self, store: Store, owner: str) -> None:
         self._store = store
         self._owner = owner
-        self._queued: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._queued: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, outcome: _Outcome) -> None:
+    async def record(self, outcome: DeliveryOutcome) -> None:
         committed = asyncio.get_running_loop().create_future()
         self._queued.append((outcome, committed))
         if self._writer is None or self._writer.done():
@@ -246,7 +332,7 @@ class _Outcomes:
                 recorded = await asyncio.to_thread(
                     self._store.deliveries.finish_many, self._owner, outcomes
                 )
-                _log_lost(outcome[0] for outcome in outcomes if outcome[0] not in recorded)
+                _log_lost(o.delivery_id for o in outcomes if o.delivery_id not in recorded)
             except BaseException as exc:
                 for _, committed in batch:
                     if not committed.done():
@@ -284,13 +370,40 @@ class Deliverer:
         return Composer(self.config, self.links, self.domain)
 
     def plan(self, schedule: str, now: datetime | None = None) -> Plan:
-        """Create this period's deliveries for every active subscriber of ``schedule``.
+        """Create the latest period's deliveries for every active subscriber of ``schedule``.
 
         A subscriber whose earlier digest is still pending or sending gets none
         this period (``newsletter.window``): the next one after it covers the gap.
         """
         now = now or self.clock()
-        period, windows = period_windows(self.config, self.store, schedule, now)
+        return self._plan(schedule, *period_windows(self.config, self.store, schedule, now), now)
+
+    def plan_now(self, schedule: str, now: datetime | None = None) -> Plan:
+        """Close a period of ``schedule`` at ``now`` for every active subscriber (``digest
+        send --now``); the next scheduled period starts where it ends.
+
+        If an earlier period sent "now" is still being sent (a crash, then the same
+        command again), that one is finished instead: no second period starts.
+        """
+        now = (now or self.clock()).replace(microsecond=0)
+        cron = self.config.newsletter.schedules[schedule]
+        unfinished = [
+            period
+            for period in self.store.deliveries.open_periods(schedule)
+            if not is_fire_time(cron, self.config.site.timezone, period)
+        ]
+        if unfinished:
+            return Plan(schedule, unfinished[-1], 0, 0, resumed=True)
+        windows = period_windows(self.config, self.store, schedule, now, period=now)
+        return self._plan(schedule, *windows, now)
+
+    def _plan(
+        self,
+        schedule: str,
+        period: datetime,
+        windows: list[tuple[Subscriber, Window | None]],
+        now: datetime,
+    ) -> Plan:
         rows = [
             (
                 subscriber.id,
@@ -301,12 +414,41 @@ class Deliverer:
             for subscriber, window in windows
             if window is not None
         ]
-        active = len(windows)
         created = self.store.deliveries.create(schedule, period, rows, now)
-        waiting = active - len(rows)
+        waiting = len(windows) - len(rows)
         fields = {"schedule": schedule, "period": period.isoformat(), "created": created}
         log.info("planned", extra={"fields": fields | ({"waiting": waiting} if waiting else {})})
-        return Plan(schedule, period, active, created, waiting)
+        since = min((window.since for _, window in windows if window), default=None)
+        return Plan(schedule, period, len(windows), created, waiting, since=since)
+
+    def why_nothing(self, plan: Plan, now: datetime | None = None) -> str:
+        """One line on why a send found nothing to send, and what waits for the next one."""
+        now = now or self.clock()
+        schedule = plan.schedule
+        counts, last_sent = self.store.deliveries.period_report(schedule, plan.period)
+        edition = f"the {schedule} edition of {local_time(self.config, plan.period)}"
+        if plan.subscribers == 0:
+            reason = f"{schedule} has no active subscribers"
+        elif counts.get("sent") and plan.created == 0:
+            at = f", last at {local_time(self.config, last_sent)}" if last_sent else ""
+            reason = f"{edition} was already sent to {counts['sent']} subscribers{at}"
+        else:
+            since = f" since {local_time(self.config, plan.since)}" if plan.since else ""
+            reason = f"nothing new{since} for {edition}"
+        cron = self.config.newsletter.schedules[schedule]
+        upcoming = next_fire(cron, self.config.site.timezone, now)
+        waiting = self.store.categories.count_news(plan.period, now)
+        line = (
+            f"nothing sent: {reason}; {waiting} {'story' if waiting == 1 else 'stories'}"
+            f" waiting for the next edition, {local_time(self.config, upcoming)}"
+        )
+        backlog, news = self.store.categories.count_backlog()
+        if backlog and not news:
+            line += (
+                f" ({backlog} stored entries are backlog: old news from a newly added source,"
+                " never sent in a digest)"
+            )
+        return line
 
     def message_id(self, schedule: str, period: datetime, subscriber: Subscriber) -> str:
         return message_id(schedule, period, subscriber.id, self.domain)
@@ -379,17 +521,17 @@ class Deliverer:
     async def _send_batch(self, batch: list[Delivery], run: _Run) -> None:
         """Send a claimed batch, ``mail.concurrency`` at a time, renewing its leases."""
         slots = asyncio.Semaphore(self.config.mail.concurrency)
-        work = await asyncio.to_thread(self._prepare, batch, run.digests)
+        work = await asyncio.to_thread(self._prepare, batch, run)
         beat = Heartbeat([d.id for d in batch], self._renew, self.config.mail.lease / 3)
 
-        async def one(delivery: Delivery, subscriber: Subscriber | None, digest: Digest) -> None:
+        async def one(item: _Work) -> None:
             async with slots:
-                if delivery.id not in beat.lost:  # taken over while this one waited
-                    run.summary.add(await self._deliver_safely(delivery, subscriber, digest, run))
-                beat.done(delivery.id)
+                if item.delivery.id not in beat.lost:  # taken over while this one waited
+                    run.summary.add(await self._deliver_safely(item, run))
+                beat.done(item.delivery.id)
 
         async with beat:
-            done = await asyncio.gather(*(one(*item) for item in work), return_exceptions=True)
+            done = await asyncio.gather(*(one(item) for item in work), return_exceptions=True)
         for result in done:
             if isinstance(result, BaseException):
                 raise result
@@ -398,32 +540,44 @@ class Deliverer:
         until = self.clock() + self.config.mail.lease
         return await asyncio.to_thread(self.store.deliveries.renew, self.owner, ids, until)
 
-    def _prepare(
-        self, batch: list[Delivery], digests: Digests
-    ) -> list[tuple[Delivery, Subscriber | None, Digest]]:
-        """Each claimed delivery with its subscriber and digest (read in one thread hop)."""
+    def _prepare(self, batch: list[Delivery], run: _Run) -> list[_Work]:
+        """Each claimed delivery with its subscriber, digest and edition (one thread hop);
+        the editions this run has not stored yet are stored."""
         subscribers = self.store.subscribers.many([d.subscriber_id for d in batch])
         work = []
         for delivery in batch:
             subscriber = subscribers.get(delivery.subscriber_id)
             if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
-                subscriber, digest = None, Digest((), since=delivery.since, until=delivery.until)
-            else:
-                digest = digests.for_subscriber(subscriber, delivery.since, delivery.until)
-            work.append((delivery, subscriber, digest))
+                empty = Digest((), since=delivery.since, until=delivery.until)
+                work.append(_Work(delivery, None, empty, None))
+                continue
+            digest = run.digests.for_subscriber(subscriber, delivery.since, delivery.until)
+            edition = None
+            if not digest.empty:
+                edition = edition_of(
+                    delivery.schedule,
+                    delivery.period,
+                    subscriber.locale,
+                    subscriber.categories,
+                    digest,
+                )
+            work.append(_Work(delivery, subscriber, digest, edition))
+        new = {item.edition.id: item.edition for item in work if item.edition}
+        new = {key: value for key, value in new.items() if key not in run.editions}
+        self.store.editions.put(new.values(), self.clock())
+        run.editions.update(new)
         return work
 
-    async def _deliver_safely(
-        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
-    ) -> DeliveryState:
+    async def _deliver_safely(self, item: _Work, run: _Run) -> DeliveryState:
         """:meth:`_deliver`, with a bug or a database error put back as a retry.
 
         This process never claims a row it holds itself, so a row it stops
         working on must not stay ``sending`` under its lease until it exits.
         """
         try:
-            return await self._deliver(delivery, subscriber, digest, run)
+            return await self._deliver(item, run)
         except Exception as exc:
+            delivery = item.delivery
             log.exception("delivery failed", extra={"fields": {"delivery": delivery.id}})
             retry_at = self.clock() + self.config.mail.retry_delay
             detail = f"internal error: {type(exc).__name__}: {exc}"
@@ -432,26 +586,28 @@ class Deliverer:
             )
             return DeliveryState.PENDING
 
-    async def _deliver(
-        self, delivery: Delivery, subscriber: Subscriber | None, digest: Digest, run: _Run
-    ) -> DeliveryState:
+    async def _deliver(self, item: _Work, run: _Run) -> DeliveryState:
         """Send one claimed delivery; record and return its new state."""
+        delivery, subscriber = item.delivery, item.subscriber
         if subscriber is None:
             return await self._finish(run, delivery, DeliveryState.EMPTY, "no longer subscribed")
-        if digest.empty:
+        if item.edition is None:
             return await self._finish(run, delivery, DeliveryState.EMPTY, None)
         now = self.clock()
         try:
-            data = run.composer.compose(subscriber, delivery, digest, now)
+            view = edition_url(self.config, item.edition)
+            data = run.composer.compose(subscriber, delivery, item.digest, now, view)
         except ValueError as exc:  # a bad From or Reply-To: no send could succeed
             # Failed, not stuck in `sending`; its stories come again in the next digest.
             detail = f"cannot build the message: {exc}"
             return await self._finish(run, delivery, DeliveryState.FAILED, detail)
         result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
         if result.status is SendStatus.SENT:
-            return await self._finish(run, delivery, DeliveryState.SENT, None)
+            return await self._finish(run, delivery, DeliveryState.SENT, None, item.edition.id)
         if result.status is SendStatus.UNKNOWN:
             return await self._finish(run, delivery, DeliveryState.UNKNOWN, result.detail)
+        if result.status is SendStatus.UNDELIVERABLE:  # our server's limit, not a bounce
+            return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if result.status is SendStatus.PERMANENT:
             await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
@@ -468,9 +624,15 @@ class Deliverer:
         return DeliveryState.PENDING
 
     async def _finish(
-        self, run: _Run, delivery: Delivery, state: DeliveryState, error: str | None
+        self,
+        run: _Run,
+        delivery: Delivery,
+        state: DeliveryState,
+        error: str | None,
+        edition: str | None = None,
     ) -> DeliveryState:
-        await run.outcomes.record((delivery.id, state, self.clock(), error))
+        outcome = DeliveryOutcome(delivery.id, state, self.clock(), error, edition)
+        await run.outcomes.record(outcome)
         metrics.count_delivery(state.value)
         fields: dict[str, object] = {"delivery": delivery.id, "state": state.value}
         if error:

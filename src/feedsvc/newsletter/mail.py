@@ -7,20 +7,22 @@ file per message (the embedded default, and the tests' mailbox) and
 ``send`` never raises for a delivery problem: it returns a :class:`SendResult`
 whose status is what the caller needs to deliver each message exactly once.
 
-==========  ================================================================
-status      when
-==========  ================================================================
-SENT        the server answered 2xx to the end of the message's data
-RETRY       the message was certainly not accepted, so sending it again is
-            safe: a 4xx reply at any stage (421, 451, ...), a connection that
-            could not be made or logged into, a drop or a timeout before the
-            end-of-data mark was handed to the socket
-PERMANENT   a 5xx reply to MAIL, RCPT or DATA (a bounce), or an address that
-            cannot be sent to at all
-UNKNOWN     the end-of-data mark was handed to the socket, then no reply came
-            (a drop, a timeout, a garbled reply): the server may have the
-            message, so the caller records it and never resends
-==========  ================================================================
+=============  =============================================================
+status         when
+=============  =============================================================
+SENT           the server answered 2xx to the end of the message's data
+RETRY          the message was certainly not accepted, so sending it again
+               is safe: a 4xx reply at any stage (421, 451, ...), a
+               connection that could not be made or logged into, a drop or
+               a timeout before the end-of-data mark was handed to the socket
+PERMANENT      a 5xx reply to MAIL, RCPT or DATA (a bounce), or an address
+               that cannot be sent to at all
+UNDELIVERABLE  not sent, and not the recipient's fault: an address with a
+               non-ASCII local part, to a server that does not offer SMTPUTF8
+UNKNOWN        the end-of-data mark was handed to the socket, then no reply
+               came (a drop, a timeout, a garbled reply): the server may have
+               the message, so the caller records it and never resends
+=============  =============================================================
 
 The line between RETRY and UNKNOWN is the end-of-data mark (``CRLF.CRLF``): a
 server can accept nothing before it, so every failure before it is RETRY, and
@@ -33,6 +35,11 @@ in fact dropped mid-body, because the client cannot tell the two apart.
 
 A 5xx while connecting or logging in is RETRY, not PERMANENT: it says the
 configuration or the server is wrong, not that this recipient bounced.
+
+Addresses (:mod:`feedsvc.newsletter.address`): an internationalized domain goes
+on the envelope as its A-label, so it needs nothing of the server. SMTPUTF8 is
+asked for only when a local part is not ASCII, and only of a server whose EHLO
+offers it; otherwise that message is UNDELIVERABLE before MAIL is said.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ from aiosmtplib.protocol import SMTPProtocol
 from feedsvc import metrics
 from feedsvc.config import Config, Mail
 from feedsvc.errors import ConfigError
+from feedsvc.newsletter import address
 
 log = logging.getLogger("feedsvc.mail")
 
@@ -73,6 +81,7 @@ class SendStatus(StrEnum):
     RETRY = "retry"  # not accepted; sending again is safe
     PERMANENT = "permanent"  # refused for good: a bounce
     UNKNOWN = "unknown"  # the server may have accepted it: never resend
+    UNDELIVERABLE = "undeliverable"  # cannot go this way (no SMTPUTF8); not a bounce
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,9 @@ class OutboxMailer:
     """One RFC 5322 ``NAME.eml`` file per message in a folder, like a local mail drop.
 
     Each file is the message as given, preceded by the ``Return-Path`` and
-    ``Delivered-To`` lines a delivery agent adds, so the envelope is not lost. It
+    ``Delivered-To`` lines a delivery agent adds, so the envelope is not lost (in
+    the form SMTP would send it: domains as A-labels; the outbox, like a local
+    drop, takes a non-ASCII local part as it is). It
     is written atomically (temporary file, fsync, rename, fsync of the folder):
     a crash leaves either the whole file or none, and sending the same ``name``
     again replaces it rather than adding a second copy. A ``name`` that is not a
@@ -135,8 +146,8 @@ class OutboxMailer:
         if problem:
             return SendResult(SendStatus.PERMANENT, problem)
         newline = b"\r\n" if message.split(b"\n", 1)[0].endswith(b"\r") else b"\n"
-        head = f"Return-Path: <{sender}>".encode() + newline
-        head += f"Delivered-To: {recipient}".encode() + newline
+        head = f"Return-Path: <{address.wire_form(sender)}>".encode() + newline
+        head += f"Delivered-To: {address.wire_form(recipient)}".encode() + newline
         try:
             await asyncio.to_thread(self._write, f"{name}.eml", head + message)
         except OSError as exc:  # nothing was replaced: trying again is safe
@@ -202,8 +213,15 @@ class _Envelope:
         if not lines.endswith(b"\r\n"):
             lines += b"\r\n"
         stuffed = (b"." if lines[:1] == b"." else b"") + lines.replace(b"\n.", b"\n..")
-        utf8 = not (sender.isascii() and recipient.isascii())
-        return cls(sender, recipient, stuffed, len(lines), not lines.isascii(), utf8)
+        utf8 = address.needs_smtputf8(sender) or address.needs_smtputf8(recipient)
+        return cls(
+            address.wire_form(sender),
+            address.wire_form(recipient),
+            stuffed,
+            len(lines),
+            not lines.isascii(),
+            utf8,
+        )
 
     def mail_options(self, smtp: SMTP) -> list[str]:
         options = [f"SIZE={self.size}"] if smtp.supports_extension("size") else []
@@ -370,6 +388,8 @@ class _Connection:
 
     async def _transact(self, smtp: SMTP, envelope: _Envelope, attempt: _Attempt) -> SendResult:
         """MAIL, RCPT, DATA, then the body and the end-of-data mark written by hand."""
+        if envelope.utf8_addresses and not smtp.supports_extension("smtputf8"):
+            return _no_smtputf8(smtp, envelope)
         attempt.stage = "MAIL"
         encoding = "utf-8" if envelope.utf8_addresses else "ascii"
         await smtp.mail(envelope.sender, options=envelope.mail_options(smtp), encoding=encoding)
@@ -413,8 +433,8 @@ class _Connection:
 
     async def _settle(self, result: SendResult, attempt: _Attempt) -> None:
         """Keep the connection for the next message if its state is known, else drop it."""
-        if result.status is SendStatus.SENT or self._smtp is None:
-            return
+        if result.status in (SendStatus.SENT, SendStatus.UNDELIVERABLE) or self._smtp is None:
+            return  # a transaction that ended well, or one never begun
         usable = attempt.replied and not attempt.closing and self._smtp.is_connected
         if usable and attempt.stage in ("MAIL", "RCPT", "DATA"):
             try:  # a refused transaction is still open on the server: reset it
@@ -437,6 +457,16 @@ async def _greet(smtp: SMTP) -> None:
         await smtp.ehlo()
     except SMTPHeloError:
         await smtp.helo()  # a server from before ESMTP
+
+
+def _no_smtputf8(smtp: SMTP, envelope: _Envelope) -> SendResult:
+    """Nothing to try: the server cannot take a non-ASCII local part (RFC 6531)."""
+    who = envelope.recipient if address.needs_smtputf8(envelope.recipient) else envelope.sender
+    return SendResult(
+        SendStatus.UNDELIVERABLE,
+        f"not sent: {who} has a non-ASCII local part, which needs SMTPUTF8, "
+        f"and {smtp.hostname}:{smtp.port} does not offer it",
+    )
 
 
 def _reply_result(code: int, message: str, attempt: _Attempt) -> SendResult:
@@ -476,8 +506,13 @@ def _failure(exc: Exception, attempt: _Attempt) -> SendResult:
 
 
 def _address_problem(*addresses: str) -> str | None:
-    """Why an address can never be sent to (control characters inject commands)."""
-    for address in addresses:
-        if not address or _CONTROL.search(address):
-            return f"invalid address {address!r}"
+    """Why an address can never be sent to (control characters inject commands, a
+    domain that is not a valid internationalized name has no A-label)."""
+    for mailbox in addresses:
+        if not mailbox or _CONTROL.search(mailbox):
+            return f"invalid address {mailbox!r}"
+        try:
+            address.wire_form(mailbox)
+        except ValueError as exc:
+            return f"invalid address {exc}"
     return None

@@ -11,6 +11,10 @@ display names) has its control characters removed before it is encoded, and
 every per-message value is refused if it holds any, so no text can start a
 header of its own. ``List-Unsubscribe`` is written on one unfolded line, since
 folding inside a URL breaks one-click unsubscribe (RFC 8058) in some clients.
+
+DKIM: ``prepare`` takes the signer (or None, without ``mail.dkim``) and ``build``
+signs every message it makes, so no path that sends mail can skip it
+(:mod:`feedsvc.newsletter.signing`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,7 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, unquote
 
-import dkim  # dkimpy ships no type hints
-
-from feedsvc.config import Dkim
+from feedsvc.newsletter import address
 from feedsvc.newsletter.render import (
     CONFIRM_URL,
     PREFERENCES_URL,
@@ -36,22 +38,8 @@ from feedsvc.newsletter.render import (
     UNSUBSCRIBE_URL,
     RenderedDigest,
 )
+from feedsvc.newsletter.signing import Signer
 
-# What a DKIM signature covers. Reply-To is signed even when absent, so that
-# nobody can add one on the way (RFC 6376 5.4).
-SIGNED_HEADERS = (
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "Reply-To",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "List-Id",
-    "MIME-Version",
-    "Content-Type",
-)
 MAX_LINE = 998  # octets per header line, CRLF excluded (RFC 5322 2.1.1)
 CRLF = b"\r\n"
 _B64_LINE = 76  # characters per base64 line (RFC 2045 6.8)
@@ -95,10 +83,11 @@ class MessageTemplate:
 
     top: bytes  # From, then "To: "
     subject: bytes  # CRLF, Subject (maybe folded), then "Date: "
-    rest: bytes  # Reply-To .. the first boundary line
+    rest: bytes  # Reply-To .. Content-Type, the last header
     parts: tuple[_Part, _Part]
     boundary: bytes
     list_message: bool  # a newsletter (List-* headers) rather than a one-off email
+    signer: Signer | None  # DKIM, when configured
 
     def build(
         self,
@@ -111,10 +100,13 @@ class MessageTemplate:
         preferences_url: str | None = None,
         confirm_url: str | None = None,
     ) -> bytes:
-        """The message for one recipient, CRLF line endings, ready for SMTP or a file.
+        """The message for one recipient, CRLF line endings, ready for SMTP or a file,
+        DKIM-signed when the template has a signer.
 
         Args:
-            to: the recipient's address (an addr-spec), also shown as ``RECIPIENT``.
+            to: the recipient's address (an addr-spec), shown as written for
+                ``RECIPIENT``; To: has its domain as an A-label unless the local
+                part is not ASCII (:func:`address.header_form`).
             message_id: ``<…@domain>``, the same on a resend after a crash.
             date: aware; written in RFC 5322 form.
             unsubscribe_url: the https one-click URL (RFC 8058); required for a
@@ -131,14 +123,19 @@ class MessageTemplate:
             raise ValueError("date must be timezone-aware")
         if not _MESSAGE_ID.fullmatch(message_id):
             raise ValueError(f"Message-ID must look like <id@domain>: {message_id!r}")
-        chunks = [self.top, to.encode(), self.subject, _date(date.replace(microsecond=0))]
-        chunks += [b"\r\nMessage-ID: ", message_id.encode(), CRLF]
+        date = date.replace(microsecond=0)
+        head = [self.top, address.header_form(to).encode(), self.subject, _date(date)]
+        head += [b"\r\nMessage-ID: ", message_id.encode(), CRLF]
         if self.list_message:
-            chunks.append(_list_unsubscribe(unsubscribe_url, unsubscribe_mailto))
+            head.append(_list_unsubscribe(unsubscribe_url, unsubscribe_mailto))
+        head.append(self.rest)
         text, page = self.parts
-        chunks += [self.rest, *text.encode(values), b"--", self.boundary, CRLF]
-        chunks += [*page.encode(values), b"--", self.boundary, b"--\r\n"]
-        return b"".join(chunks)
+        body = [b"--", self.boundary, CRLF, *text.encode(values), b"--", self.boundary, CRLF]
+        body += [*page.encode(values), b"--", self.boundary, b"--\r\n"]
+        header, content = b"".join(head), b"".join(body)
+        if self.signer is not None:
+            header = self.signer.sign(header, content, date) + header
+        return header + CRLF + content
 
 
 def prepare(
@@ -148,6 +145,7 @@ def prepare(
     reply_to: str | None,
     list_id: str | None,
     domain: str,
+    signer: Signer | None,
 ) -> MessageTemplate:
     """Encode everything that is the same for every recipient of ``rendered``.
 
@@ -159,6 +157,8 @@ def prepare(
             (already on ``domain``) are taken as they are.
             None for a one-off email such as the confirmation: no ``List-*`` headers.
         domain: our mail domain.
+        signer: signs every message built from the template; None only when
+            ``mail.dkim`` is not configured (required, so that no caller forgets it).
 
     Raises:
         ValueError: an address that does not parse, or an invalid list label.
@@ -173,7 +173,7 @@ def prepare(
         rest.append(f"List-Id: {_list_id(name, list_id, domain)}")
         rest.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     rest.append(f'Content-Type: multipart/alternative; boundary="{boundary.decode()}"')
-    head = "\r\n".join(rest).encode() + b"\r\n\r\n--" + boundary + CRLF
+    head = "\r\n".join(rest).encode() + CRLF
     return MessageTemplate(
         top=f"From: {_mailbox(sender, 'From')}\r\nTo: ".encode(),
         subject=f"\r\nSubject: {_encoded_text(rendered.subject, 'Subject')}\r\nDate: ".encode(),
@@ -181,27 +181,8 @@ def prepare(
         parts=(_part(text, "text/plain", html=False), _part(page, "text/html", html=True)),
         boundary=boundary,
         list_message=list_id is not None,
+        signer=signer,
     )
-
-
-def sign(message: bytes, config: Dkim, key: bytes) -> bytes:
-    """``message`` with a DKIM-Signature (relaxed/relaxed) over :data:`SIGNED_HEADERS`.
-
-    Args:
-        key: the PEM private key read from ``config.private_key_file``.
-
-    Raises:
-        dkim.DKIMException: the key is unusable or the message malformed.
-    """
-    signature = dkim.sign(
-        message,
-        config.selector.encode(),
-        config.domain.encode(),
-        key,
-        canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=[name.lower().encode() for name in SIGNED_HEADERS],
-    )
-    return bytes(signature) + message
 
 
 def _part(body: bytes, content_type: str, *, html: bool) -> _Part:

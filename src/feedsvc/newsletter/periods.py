@@ -36,3 +36,17 @@ def _fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[da
         previous = moment
         moment = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
     return times[-2:]
+
+
+def next_fire(cron: str, timezone: str, now: datetime) -> datetime:
+    """The schedule's first fire time after ``now``: when the upcoming edition goes out."""
+    trigger = CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+    moment: datetime | None = trigger.get_next_fire_time(None, now + timedelta(microseconds=1))
+    if moment is None:
+        raise ValueError(f"schedule {cron!r} never fires again")
+    return moment.astimezone(UTC)
+
+
+def is_fire_time(cron: str, timezone: str, moment: datetime) -> bool:
+    """Whether ``moment`` is one of the schedule's fire times (not a period sent "now")."""
+    return latest_periods(cron, timezone, moment)[1] == moment

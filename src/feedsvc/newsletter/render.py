@@ -113,6 +113,7 @@ def render_digest(
     now: datetime,
     categories: Sequence[str] | None = None,
     schedule: str | None = None,
+    view_url: str | None = None,
 ) -> RenderedDigest:
     """Render one digest variant, trimmed to fit Gmail's clipping limit.
 
@@ -124,6 +125,8 @@ def render_digest(
         categories: the subscriber's category ids, named in the footer
             (default: the digest's sections).
         schedule: the subscriber's schedule name, named in the footer.
+        view_url: the edition's web page ("view in your browser"): the first link of
+            the email, and where "… and N more" leads.
 
     Returns:
         Subject, HTML and text with :data:`PLACEHOLDERS` for the recipient's parts.
@@ -133,8 +136,9 @@ def render_digest(
     words = _Words(config, locale, timezone)
     ids = list(categories) if categories is not None else [s.category_id for s in digest.sections]
     base = _base_url(config)
-    sections = tuple(_section_view(s, words, base, now) for s in digest.sections)
+    sections = tuple(_section_view(s, words, base, now, view_url) for s in digest.sections)
     context = _common_context(config, words) | {
+        "view_url": _web_url(view_url),
         "subject": _subject(digest, config, words),
         "issue_date": words.date(digest.until),
         "preheader": shorten(" · ".join(e.title for s in sections for e in s.entries[:2]), 150),
@@ -210,13 +214,19 @@ def _reason(config: Config, words: _Words, ids: Sequence[str], schedule: str | N
     return words.gettext(key).format(categories=named, site=site)
 
 
-def _section_view(section: DigestSection, words: _Words, base: str, now: datetime) -> _SectionView:
+def _section_view(
+    section: DigestSection, words: _Words, base: str, now: datetime, view_url: str | None
+) -> _SectionView:
+    # "… and N more" opens the page that lists them: the edition's own section.
+    page = (
+        f"{view_url}#{section.category_id}" if view_url else f"{base}/#feed-{section.category_id}"
+    )
     return _SectionView(
         id=section.category_id,
         title=_neutral(section.title),
         entries=tuple(_entry_view(entry, words, now) for entry in section.entries),
         more=section.more,
-        more_url=f"{base}/#feed-{section.category_id}",
+        more_url=page,
     )
 
 

@@ -53,8 +53,6 @@ def select_digest(
             continue
         mine.sort(key=lambda entry: (entry.date, entry.id), reverse=True)
         placed.update(entry.id for entry in mine)
-        shown = tuple(mine[:max_per_category])
-        sections.append(
-            DigestSection(category.id, category.title, shown, more=len(mine) - len(shown))
-        )
+        shown, rest = tuple(mine[:max_per_category]), tuple(mine[max_per_category:])
+        sections.append(DigestSection(category.id, category.title, shown, len(rest), rest))
     return Digest(tuple(sections), since=since, until=until)

@@ -15,6 +15,10 @@ and none is skipped:
   the two windows would overlap, and the earlier one would send its stories a
   second time under another Message-ID. The next period after it closes covers
   from where it ended.
+
+The *upcoming* window is the one that is building: from where the subscriber's
+last digest (sent or still on its way) ends, up to now; the next fire time
+closes it.
 """
 
 from __future__ import annotations
@@ -51,3 +55,18 @@ def next_window(
         return None
     since = history.delivered_until or history.first_since or previous
     return Window(min(since, until), until)
+
+
+def upcoming_window(history: DeliveryHistory | None, latest: datetime, now: datetime) -> Window:
+    """The window building now for the next fire time: what a preview or a test shows.
+
+    Args:
+        latest: the schedule's latest fire time at or before ``now``.
+    """
+    if history is None:
+        since = latest
+    elif history.open and history.open_until is not None:
+        since = history.open_until
+    else:
+        since = history.delivered_until or history.first_since or latest
+    return Window(min(since, now), now)

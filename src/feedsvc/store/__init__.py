@@ -13,6 +13,7 @@ from feedsvc.store import migrate
 from feedsvc.store.categories import CategoryStore
 from feedsvc.store.deliveries import DeliveryStore
 from feedsvc.store.documents import DocumentStore, SettingStore
+from feedsvc.store.editions import EditionStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
 from feedsvc.store.sources import SourceStore
@@ -29,6 +30,7 @@ class Store:
         self.settings = SettingStore(engine)
         self.subscribers = SubscriberStore(engine)
         self.deliveries = DeliveryStore(engine)
+        self.editions = EditionStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -101,6 +101,27 @@ class CategoryStore:
                 filed[row.id][1].add(row.category_id)
         return [Filed(entry, frozenset(categories)) for entry, categories in filed.values()]
 
+    def count_news(self, after: datetime, until: datetime) -> int:
+        """Filed entries first seen in ``(after, until]`` that are news (not backlog)."""
+        filed = select(entry_categories.c.entry_id).where(
+            entry_categories.c.entry_id == entries.c.id
+        )
+        query = (
+            select(func.count())
+            .select_from(entries)
+            .where(entries.c.first_seen_at > after, entries.c.first_seen_at <= until)
+            .where(entries.c.backlog.is_(False), filed.exists())
+        )
+        with reading(self._engine) as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def count_backlog(self) -> tuple[int, int]:
+        """How many stored entries are backlog, and how many are news."""
+        query = select(entries.c.backlog, func.count()).group_by(entries.c.backlog)
+        with reading(self._engine) as conn:
+            counts = {bool(backlog): count for backlog, count in conn.execute(query)}
+        return counts.get(True, 0), counts.get(False, 0)
+
     def unfiled(self, limit: int = 1000) -> list[Entry]:
         """Entries stored (or edited) but not yet filed, oldest first."""
         query = select(entries).where(entries.c.filed.is_(False)).order_by(entries.c.id)

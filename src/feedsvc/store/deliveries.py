@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, func, or_, select, update
 
 from feedsvc.lease import Holder
-from feedsvc.model import Delivery, DeliveryHistory, DeliveryState
+from feedsvc.model import Delivery, DeliveryHistory, DeliveryOutcome, DeliveryState
 from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import deliveries
 
@@ -90,15 +90,22 @@ class DeliveryStore:
         """Per subscriber, what their deliveries of ``schedule`` so far say about the next."""
         open_ = func.max(case((deliveries.c.state.in_(_OPEN), 1), else_=0))
         delivered = func.max(case((deliveries.c.state.in_(_CLOSED), deliveries.c.until)))
+        open_until = func.max(case((deliveries.c.state.in_(_OPEN), deliveries.c.until)))
         query = (
-            select(deliveries.c.subscriber_id, open_, delivered, func.min(deliveries.c.since))
+            select(
+                deliveries.c.subscriber_id,
+                open_,
+                delivered,
+                func.min(deliveries.c.since),
+                open_until,
+            )
             .where(deliveries.c.schedule == schedule)
             .group_by(deliveries.c.subscriber_id)
         )
         with reading(self._engine) as conn:
             return {
-                subscriber: DeliveryHistory(bool(is_open), until, since)
-                for subscriber, is_open, until, since in conn.execute(query)
+                subscriber: DeliveryHistory(bool(is_open), until, since, ends)
+                for subscriber, is_open, until, since, ends in conn.execute(query)
             }
 
     def claim(
@@ -192,24 +199,24 @@ class DeliveryStore:
         error: str | None = None,
     ) -> bool:
         """Close a delivery ``owner`` holds: sent, failed, unknown or empty."""
-        return bool(self.finish_many(owner, [(delivery_id, state, now, error)]))
+        outcome = DeliveryOutcome(delivery_id, state, now, error)
+        return bool(self.finish_many(owner, [outcome]))
 
-    def finish_many(
-        self, owner: str, outcomes: Sequence[tuple[int, DeliveryState, datetime, str | None]]
-    ) -> set[int]:
-        """Close several deliveries ``(id, state, now, error)`` in one transaction, each
-        only if ``owner`` still holds its lease; return the ids that were recorded.
+    def finish_many(self, owner: str, outcomes: Sequence[DeliveryOutcome]) -> set[int]:
+        """Close several deliveries in one transaction, each only if ``owner`` still holds
+        its lease; return the ids that were recorded.
 
         The sender batches the outcomes that arrive while its previous write
         commits (group commit): one commit per message cost a quarter of sending's
         CPU. Outcomes alike (a batch of "sent" at one time) go in one statement.
         """
-        groups: dict[tuple[DeliveryState, datetime, str | None], list[int]] = {}
-        for delivery_id, state, now, error in outcomes:
-            groups.setdefault((state, now, error), []).append(delivery_id)
+        groups: dict[tuple[DeliveryState, datetime, str | None, str | None], list[int]] = {}
+        for outcome in outcomes:
+            key = (outcome.state, outcome.at, outcome.error, outcome.edition)
+            groups.setdefault(key, []).append(outcome.delivery_id)
         recorded: set[int] = set()
         with writing(self._engine) as conn:
-            for (state, now, error), ids in groups.items():
+            for (state, now, error, edition), ids in groups.items():
                 statement = (
                     update(deliveries)
                     .where(deliveries.c.id.in_(ids))
@@ -218,6 +225,7 @@ class DeliveryStore:
                         state=state.value,
                         last_error=error,
                         sent_at=now if state is DeliveryState.SENT else None,
+                        edition=edition,
                         lease_owner=None,
                         lease_until=None,
                     )
@@ -246,6 +254,31 @@ class DeliveryStore:
                 .returning(deliveries.c.id)
             )
             return result.first() is not None
+
+    def open_periods(self, schedule: str) -> list[datetime]:
+        """The periods of ``schedule`` with deliveries still pending or sending, oldest first."""
+        query = (
+            select(deliveries.c.period)
+            .where(deliveries.c.schedule == schedule, deliveries.c.state.in_(_OPEN))
+            .distinct()
+            .order_by(deliveries.c.period)
+        )
+        with reading(self._engine) as conn:
+            return list(conn.execute(query).scalars())
+
+    def period_report(
+        self, schedule: str, period: datetime
+    ) -> tuple[dict[str, int], datetime | None]:
+        """How the deliveries of one period ended (count per state), and the last send time."""
+        query = (
+            select(deliveries.c.state, func.count(), func.max(deliveries.c.sent_at))
+            .where(deliveries.c.schedule == schedule, deliveries.c.period == period)
+            .group_by(deliveries.c.state)
+        )
+        with reading(self._engine) as conn:
+            rows = conn.execute(query).all()
+        sent = [at for _, _, at in rows if at is not None]
+        return {state: count for state, count, _ in rows}, max(sent, default=None)
 
     def counts(self, schedule: str | None = None) -> dict[str, int]:
         """How many deliveries are in each state."""

@@ -76,8 +76,8 @@ class EntryStore:
                 if identity in stored and stored[identity][1] != e.content_hash
             ]
             new_ids: list[int] = []
-            if fresh:
-                rows = [_new_row(source, e, now) for e in fresh]
+            rows = [_new_row(source, e, now) for e in fresh]
+            if rows:
                 result = conn.execute(entries.insert().returning(entries.c.id), rows)
                 new_ids = list(result.scalars())
             if edited:
@@ -98,6 +98,7 @@ class EntryStore:
             updated=len(edited),
             new_ids=tuple(new_ids),
             updated_ids=tuple(entry_id for entry_id, _ in edited),
+            backlog=sum(1 for row in rows if row["backlog"]),
         )
 
     def purge(self, before: datetime, keep_per_feed: int) -> int:

@@ -191,6 +191,21 @@ deliveries = Table(
     Column("lease_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("edition", String(32)),  # the edition it carried (editions.id), once sent
     UniqueConstraint("subscriber_id", "schedule", "period"),
     Index("ix_deliveries_state", "state", "next_attempt_at"),
+    Index("ix_deliveries_edition", "edition"),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", String(32), primary_key=True),  # a hash of the content: newsletter.edition
+    Column("schedule", String(64), nullable=False),
+    Column("period", UTCDateTime, nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("sections", JSON, nullable=False),  # [{"category", "entries": [ids], "more"}]
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_editions_schedule_period", "schedule", "period"),
 )

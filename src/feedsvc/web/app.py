@@ -21,6 +21,7 @@ from feedsvc import i18n
 from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
+from feedsvc.web.digests import Archive
 from feedsvc.web.feeds import document_response
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
@@ -70,7 +71,9 @@ class Site:
     def render(
         self, request: Request, template: str, status: int = 200, **context: Any
     ) -> Response:
-        locale = i18n.negotiate(request.headers.get("accept-language"), self.config.site.language)
+        locale = context.pop("locale", None) or i18n.negotiate(
+            request.headers.get("accept-language"), self.config.site.language
+        )
         html = self.templates.get_template(template).render(
             _=i18n.translator(locale),
             locale=locale,
@@ -121,6 +124,7 @@ def create_app(config: Config, store: Store) -> Starlette:
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *subscriptions.routes(),
+        *Archive(site).routes(),  # /digests/…, /test-email
         *Operator(site).routes(),  # /healthz, /metrics, /status
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found})

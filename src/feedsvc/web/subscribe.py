@@ -48,6 +48,7 @@ from feedsvc.newsletter import message
 from feedsvc.newsletter.mail import SendResult, SendStatus, create_mailer
 from feedsvc.newsletter.render import render_confirmation
 from feedsvc.newsletter.roster import normalize_email
+from feedsvc.newsletter.signing import load_signer
 from feedsvc.newsletter.tokens import ExpiredToken, InvalidToken, Purpose, TokenError, Tokens
 from feedsvc.store import Store
 from feedsvc.store.subscribers import email_key
@@ -526,12 +527,10 @@ def confirmation_message(
         reply_to=config.newsletter.reply_to,
         list_id=None,
         domain=domain,
+        signer=load_signer(config),
     )
     name = f"confirm-{subscriber.id}-{secrets.token_hex(6)}"
     data = template.build(
         to=subscriber.email, message_id=f"<{name}@{domain}>", date=utcnow(), confirm_url=confirm_url
     )
-    if config.mail.dkim is not None:
-        key = (config.root / config.mail.dkim.private_key_file).read_bytes()
-        data = message.sign(data, config.mail.dkim, key)
     return name, data

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from feedsvc.errors import ParseError
+from feedsvc.ingest import _fields
 from feedsvc.ingest import parse as parse_module
 from feedsvc.ingest.identity import FINGERPRINT_PREFIX, normalize_link
 from feedsvc.ingest.parse import parse_feed
@@ -740,8 +741,8 @@ def test_an_entry_of_megabytes_is_cut_before_it_is_sanitized() -> None:
         )
     )
     (entry,) = feed.entries
-    assert len(entry.content) <= parse_module.CONTENT_LIMIT
+    assert len(entry.content) <= _fields.CONTENT_LIMIT
     assert entry.content.startswith(paragraph)
     assert entry.content.endswith("</p>")  # the cut falls between tags, every tag closed
-    assert len(entry.title) <= parse_module.TEXT_LIMIT
+    assert len(entry.title) <= _fields.TEXT_LIMIT
     assert entry.summary.startswith("Hà Tĩnh đẩy mạnh")

@@ -1,9 +1,12 @@
 """Parse: a fetched body becomes a ``ParsedFeed`` of clean, safe, identified entries.
 
 ``parse_feed`` is pure (no I/O, no clock, picklable arguments) so the poller can
-run it in a process pool. feedparser does the XML; everything it hands back is
-then cleaned (NFC, no control characters, one-line titles), sanitized (nh3),
-made absolute, dated in the source's time zone and identified.
+run it in a process pool. The body is first decoded as feedparser decodes it,
+refused if it declares XML entities, and cut to its first ``max_entries``
+entries (``ingest._xml``). feedparser does the XML; everything it hands back is
+then read as a reader sees it (``ingest._fields``: NFC, one-line text, plain
+text kept as written), sanitized (nh3), made absolute, dated in the source's
+time zone and identified.
 
 feedparser is called with its sanitizer and relative-URI resolver switched off:
 both re-serialize every HTML fragment through its pure-Python SGML parser, and
@@ -16,27 +19,22 @@ import html
 import io
 import re
 import xml.sax
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
 
-from feedsvc._text import clean_line, clean_text, shorten, strip_invisible
+from feedsvc._text import clean_line, shorten
 from feedsvc.errors import ParseError
-from feedsvc.ingest import _dates, _html, _xml
+from feedsvc.ingest import _dates, _fields, _xml
+from feedsvc.ingest._fields import get as _get
 from feedsvc.ingest.identity import content_hash, entry_identity
-from feedsvc.model import Enclosure, ParsedEntry, ParsedFeed
+from feedsvc.model import ParsedEntry, ParsedFeed
 
 SUMMARY_LIMIT = 500
-# What one entry may cost, whatever the body holds: a 10 MB description cost nh3
-# ~200 MB to sanitize and every feed and page a copy. Long reads are ~100 KB of HTML.
-CONTENT_LIMIT = 256 * 1024  # characters of an entry's HTML, cut before sanitizing
-TEXT_LIMIT = 64 * 1024  # characters of a title, summary, name or term, before reading it
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # feedparser's names for the RSS versions whose <guid> is a permalink by default
 _RSS2_VERSIONS = frozenset({"rss091n", "rss091u", "rss092", "rss093", "rss094", "rss20", "rss"})
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
@@ -104,8 +102,8 @@ def parse_feed(
     )
     problems = (_warning(result, decoded.problem), _left_out(cut.left_out, max_entries))
     return ParsedFeed(
-        title=_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
-        link=_absolute(_alternate_link(result.feed), url),
+        title=_fields.text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
+        link=_fields.absolute(_alternate_link(result.feed), url),
         entries=_unique(_parse_entry(entry, source) for entry in result.entries),
         language=clean_line(_get(result.feed, "language") or "") or None,
         warning="; ".join(filter(None, problems)) or None,
@@ -194,15 +192,15 @@ def _non_permalink_guids(body: bytes) -> frozenset[str]:
 
 def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
     base = _entry_base(entry, source.url)
-    title = _text(_get(entry, "title_detail"), _get(entry, "title"))
-    link = _absolute(_get(entry, "link"), base)
+    title = _fields.text(_get(entry, "title_detail"), _get(entry, "title"))
+    link = _fields.absolute(_get(entry, "link"), base)
     guid = clean_line(_get(entry, "id") or "") or None
-    raw_content, content = _content(entry, base)
-    own_summary = _summary_text(entry)
-    summary = shorten(own_summary or _content_text(content), SUMMARY_LIMIT)
-    author = _author(entry)
-    categories = _categories(entry)
-    enclosures = _enclosures(entry, base)
+    raw_content, content = _fields.content(entry, base)
+    own_summary = _fields.summary_text(entry)
+    summary = shorten(own_summary or _fields.content_text(content), SUMMARY_LIMIT)
+    author = _fields.author(entry)
+    categories = _fields.categories(entry)
+    enclosures = _fields.enclosures(entry, base)
     published, date_flag = _dates.choose_published(
         [
             (_get(entry, "published"), _get(entry, "published_parsed")),
@@ -234,7 +232,7 @@ def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
         updated=_updated(entry, source),
         date_flag=date_flag,
         enclosures=enclosures,
-        image=_image(entry, base, content),
+        image=_fields.image(entry, base, content),
         content_hash=content_hash(
             title=title,
             link=link,
@@ -259,120 +257,13 @@ def _entry_base(entry: Any, feed_url: str) -> str:
     return feed_url
 
 
-def _text(detail: Any, value: Any) -> str:
-    """Return a title-like field as one line of the text a reader sees.
-
-    An HTML-typed field is rendered to text (tags gone, entities decoded). A
-    field feedparser reports as plain text is kept as the publisher wrote it:
-    ``A<B`` and ``C++ <vector> tutorial`` are titles, not markup; every output
-    escapes them. ``value`` (feedparser's ``title``) beats ``detail["value"]``:
-    a nested element's ``<title>`` overwrites the entry's detail, never its
-    value (feedparser's node_precedence/atom10_title.xml); the detail's type
-    then says nothing about the value, so feedparser's own guess decides.
-    """
-    text = str(value if value is not None else _get(detail, "value") or "")
-    if detail and _get(detail, "value") == text:
-        is_html = _get(detail, "type") in _HTML_TYPES
-    else:
-        is_html = _html.looks_like_html(text)
-    text = text[:TEXT_LIMIT]
-    return strip_invisible(_html.html_to_text(text) if is_html else clean_line(text))
-
-
-def _label(value: Any) -> str:
-    """Return an author name or category term as text, decoded the way titles are.
-
-    feedparser gives these no type; it calls a title HTML when it holds only
-    harmless tags and entities, so ``Lo&#239;c`` is "Loïc" in an author as in a title.
-    """
-    return _text(None, str(value or ""))
-
-
-def _content(entry: Any, base: str) -> tuple[str, str]:
-    """Return the richest body of the entry, raw (NFC) and sanitized.
-
-    Prefers HTML over plain text and then the longest: content:encoded or Atom
-    content over the description/summary, which feeds often cut short.
-    """
-    details = list(_get(entry, "content") or ()) or [_get(entry, "summary_detail") or {}]
-    best = max(details, key=lambda d: (_get(d, "type") in _HTML_TYPES, len(_get(d, "value") or "")))
-    value = str(_get(best, "value") or "")
-    if _get(best, "type") not in _HTML_TYPES:
-        value = _html.plain_to_html(value[:CONTENT_LIMIT])
-    value = _html.cut_between_tags(value, CONTENT_LIMIT)
-    return clean_text(value), _html.sanitize_html(value, _get(best, "base") or base)
-
-
-def _summary_text(entry: Any) -> str:
-    detail = _get(entry, "summary_detail")
-    if not detail:
-        return ""
-    return _text(detail, None)
-
-
-def _content_text(content: str) -> str:
-    return strip_invisible(_html.html_to_text(content))
-
-
-def _author(entry: Any) -> str | None:
-    detail = _get(entry, "author_detail") or {}
-    name = _label(_get(detail, "name") or _get(entry, "author"))
-    match = re.fullmatch(r"\S+@\S+\s*\((.+)\)", name)  # RSS <author>: "email (Name)"
-    return (match.group(1).strip() if match else name) or None
-
-
-def _categories(entry: Any) -> tuple[str, ...]:
-    """Return the entry's own category terms, cleaned, without repeats, in feed order."""
-    seen: dict[str, str] = {}
-    for tag in _get(entry, "tags") or ():
-        term = _label(_get(tag, "term") or _get(tag, "label"))
-        if term:
-            seen.setdefault(term.casefold(), term)
-    return tuple(seen.values())
-
-
-def _enclosures(entry: Any, base: str) -> tuple[Enclosure, ...]:
-    found: dict[str, Enclosure] = {}
-    for link in _get(entry, "links") or ():
-        url = _absolute(_get(link, "href"), base) if _get(link, "rel") == "enclosure" else None
-        if url:
-            length = str(_get(link, "length") or "").strip()
-            found.setdefault(
-                url,
-                Enclosure(
-                    url=url,
-                    type=clean_line(str(_get(link, "type") or "")),
-                    length=int(length) if length.isdigit() and len(length) < 19 else None,
-                ),
-            )
-    return tuple(found.values())
-
-
-def _image(entry: Any, base: str, content: str) -> str | None:
-    """Return the entry's picture as an absolute http(s) URL, or None."""
-    return next(filter(None, (_absolute(c, base) for c in _image_candidates(entry, content))), None)
-
-
-def _image_candidates(entry: Any, content: str) -> Iterator[str | None]:
-    """Yield picture URLs, best first: media thumbnail, media image, enclosure, first <img>."""
-    yield from (_get(t, "url") for t in _get(entry, "media_thumbnail") or ())
-    for media in _get(entry, "media_content") or ():
-        if _get(media, "medium") == "image" or str(_get(media, "type", "")).startswith("image/"):
-            yield _get(media, "url")
-    for link in _get(entry, "links") or ():
-        if _get(link, "rel") == "enclosure" and str(_get(link, "type", "")).startswith("image/"):
-            yield _get(link, "href")
-    yield _html.first_image(content)  # already absolute: nh3 resolved it
-    yield _html.first_image(str(_get(_get(entry, "summary_detail"), "value") or ""))
-
-
 def _is_permalink(guid: str | None, source: _Source) -> bool:
     """Tell whether the guid is the article's URL (RSS 2.0: unless isPermaLink="false").
 
     feedparser's ``guidislink`` means something else: that it *copied* the guid
     into ``link`` because the item had no ``<link>`` before it.
     """
-    if not guid or not source.rss2_guids or _absolute(guid, None) != guid:
+    if not guid or not source.rss2_guids or _fields.absolute(guid, None) != guid:
         return False
     return guid not in source.non_permalinks
 
@@ -392,31 +283,9 @@ def _alternate_link(feed: Any) -> str | None:
     return None
 
 
-def _absolute(href: Any, base: str | None) -> str | None:
-    """Return ``href`` resolved against ``base`` if the result is an http(s) URL."""
-    href = clean_line(str(href or ""))
-    if not href:
-        return None
-    try:
-        url = urljoin(base, href) if base else href
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
-
-
 def _unique(entries: Iterable[ParsedEntry]) -> tuple[ParsedEntry, ...]:
     """Keep the first of entries that share an identity: the store keys on it."""
     seen: dict[str, ParsedEntry] = {}
     for entry in entries:
         seen.setdefault(entry.identity, entry)
     return tuple(seen.values())
-
-
-def _get(record: Any, key: str, default: Any = None) -> Any:
-    """Read a feedparser field as stored.
-
-    ``FeedParserDict.get`` aliases keys: a missing ``updated`` returns ``published``
-    (with a DeprecationWarning), ``url`` returns ``href``, and so on.
-    """
-    return dict.get(record, key, default) if isinstance(record, dict) else default

@@ -717,6 +717,24 @@ def test_max_entries_in_malformed_xml_still_cuts_and_counts() -> None:
     )
 
 
+def test_max_entries_when_the_xml_breaks_after_the_cut() -> None:
+    items = "".join(
+        f"<item><title>Tin {n}{' & gạo' if n >= 5 else ''}</title>"
+        f"<guid>https://baohatinh.example.vn/{n}</guid></item>"
+        for n in range(10)
+    )
+    feed = parse_text(rss(items), max_entries=3)
+    assert ([e.title for e in feed.entries], feed.left_out) == (["Tin 0", "Tin 1", "Tin 2"], 7)
+    assert feed.warning == "7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+
+
+def test_max_entries_reads_html_entities_without_a_dtd() -> None:
+    # &nbsp; is undefined in XML: the cut still falls exactly, feedparser reads it leniently
+    feed = parse_text(numbered_rss(10, extra="&nbsp;mới"), max_entries=4)
+    assert [e.title for e in feed.entries] == [f"Tin {n} mới" for n in range(4)]
+    assert feed.left_out == 6
+
+
 def test_a_huge_document_is_cut_before_feedparser_builds_it() -> None:
     body = numbered_rss(20_000).encode()
     tracemalloc.start()

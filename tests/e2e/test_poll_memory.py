@@ -73,15 +73,16 @@ def server(tmp_path: Path) -> Iterator[ThreadedFeedServer]:
 
 
 def tree_peak_mb(command: list[str], timeout: float = 300) -> tuple[float, float, str]:
-    """Run ``command``; return the largest sum of RSS over its process tree, wall time, stdout.
+    """Run ``command``; return the peak memory of its process tree (MB), wall time, stdout.
 
-    Sampled every 20 ms; each process's own high-water mark (VmHWM) is kept as
-    well and the larger of the two sums is returned, so a peak between two
-    samples is not missed (the HWM sum is an upper bound: pages shared with the
-    fork server count once per process).
+    The peak is the sum over the tree of each process's own high-water mark
+    (VmHWM, kept by the kernel, so no peak falls between two samples): an upper
+    bound, since pages a worker shares with the fork server count in both. The
+    tree is walked every 20 ms. A child caught between fork and exec still
+    shows its parent's memory; its mark is replaced once its command changes.
     """
     started = time.perf_counter()
-    rss_peak, hwm = 0.0, dict[int, float]()
+    marks: dict[int, tuple[str, float]] = {}  # pid: (command line, VmHWM)
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -91,17 +92,22 @@ def tree_peak_mb(command: list[str], timeout: float = 300) -> tuple[float, float
     ) as child:
         while child.poll() is None:
             assert time.perf_counter() - started < timeout, "feedsvc poll did not finish"
-            now = 0.0
             for pid in [child.pid, *descendants(child.pid)]:
-                status = read_proc(f"/proc/{pid}/status")
-                now += _kb(status, "VmRSS:") / 1024
-                hwm[pid] = max(hwm.get(pid, 0.0), _kb(status, "VmHWM:") / 1024)
-            rss_peak = max(rss_peak, now)
+                _mark(marks, pid)
             time.sleep(0.02)
         wall = time.perf_counter() - started
         stdout = child.stdout.read() if child.stdout else ""
     assert child.returncode == 0, stdout
-    return max(rss_peak, sum(hwm.values())), wall, stdout
+    return sum(mark for _, mark in marks.values()), wall, stdout
+
+
+def _mark(marks: dict[int, tuple[str, float]], pid: int) -> None:
+    line, status = read_proc(f"/proc/{pid}/cmdline"), read_proc(f"/proc/{pid}/status")
+    mark = _kb(status, "VmHWM:") / 1024
+    if not line or not mark:
+        return  # gone since the walk, or a zombie: its memory is already released
+    seen, before = marks.get(pid, (line, 0.0))
+    marks[pid] = (line, max(before, mark) if seen == line else mark)
 
 
 def _kb(status: str, name: str) -> int:

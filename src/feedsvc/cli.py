@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from feedsvc import log as logsetup
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
-from feedsvc.newsletter import roster
+from feedsvc.newsletter import consent, roster
 from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
@@ -425,7 +425,7 @@ def subscribers_add(
     confirmed: bool,
     config_path: Path,
 ) -> None:
-    """Add a subscriber (pending until confirmed, unless --confirmed)."""
+    """Add a subscriber: pending, and sent the confirmation email, unless --confirmed."""
     config = load_config(config_path)
     try:
         signup = roster.check_signup(
@@ -433,19 +433,137 @@ def subscribers_add(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if signup.smtputf8:
+        err.print(f"warning: {signup.email}: {SMTPUTF8_WARNING}", markup=False)
     with opened_store(config) as store:
-        subscriber, created = store.subscribers.add(
-            signup.email,
-            categories=signup.categories,
-            schedule=signup.schedule,
-            locale=signup.locale,
-            timezone=config.site.timezone,
-            confirmed=confirmed,
-            now=utcnow(),
+        existing = store.subscribers.by_email(signup.email)
+        if existing is not None:
+            raise click.ClickException(
+                f"{signup.email} is already a subscriber ({existing.status})"
+            )
+        if confirmed:
+            subscriber, _ = store.subscribers.add(
+                signup.email,
+                categories=signup.categories,
+                schedule=signup.schedule,
+                locale=signup.locale,
+                timezone=config.site.timezone,
+                confirmed=True,
+                now=utcnow(),
+            )
+            out.print(f"added {subscriber.email} ({subscriber.status})", markup=False)
+            return
+        queued = consent.sign_up(config, store, signup, origin="cli", now=utcnow())
+        outcome = _send_now(config, store, [queued.queued])[queued.queued]
+    out.print(f"added {signup.email} (pending); {outcome}", markup=False)
+
+
+SMTPUTF8_WARNING = (
+    "the part before @ is not ASCII, so only mail servers with SMTPUTF8 can deliver to it"
+)
+
+
+@subscribers.command("confirm")
+@click.argument("emails", nargs=-1, required=True)
+@config_option
+def subscribers_confirm(emails: tuple[str, ...], config_path: Path) -> None:
+    """Make pending subscribers active (they confirmed some other way)."""
+    config = load_config(config_path)
+    with opened_store(config) as store:
+        _each(
+            emails, lambda email: consent.confirm(store, consent.known(store, email), utcnow())[1]
         )
-    if not created:
-        raise click.ClickException(f"{signup.email} is already a subscriber ({subscriber.status})")
-    out.print(f"added {subscriber.email} ({subscriber.status})", markup=False)
+
+
+@subscribers.command("unsubscribe")
+@click.argument("emails", nargs=-1, required=True)
+@config_option
+def subscribers_unsubscribe(emails: tuple[str, ...], config_path: Path) -> None:
+    """Stop sending to these subscribers (they stay listed, as unsubscribed)."""
+    config = load_config(config_path)
+    with opened_store(config) as store:
+        _each(
+            emails,
+            lambda email: consent.unsubscribe(store, consent.known(store, email), origin="cli"),
+        )
+
+
+@subscribers.command("resend")
+@click.argument("emails", nargs=-1, required=True)
+@config_option
+def subscribers_resend(emails: tuple[str, ...], config_path: Path) -> None:
+    """Send pending subscribers their confirmation email again (the same link)."""
+    config = load_config(config_path)
+    queued: dict[str, int] = {}
+
+    def resend(email: str) -> str:
+        outcome, row = consent.resend(store, email, origin="cli", now=utcnow())
+        if row is not None:
+            queued[email] = row
+        return outcome
+
+    with opened_store(config) as store:
+        failures = _each(emails, resend, report=False)
+        sent = _send_now(config, store, list(queued.values()))
+    for email in emails:
+        if email in queued:
+            out.print(f"{email}: {sent[queued[email]]}", markup=False)
+        elif email not in failures:
+            out.print(f"{email}: {consent.Outcome.ALREADY_ACTIVE}, nothing sent", markup=False)
+    if failures:
+        raise SystemExit(1)
+
+
+def _each(emails: Sequence[str], action: Callable[[str], str], *, report: bool = True) -> set[str]:
+    """Do ``action`` for each address; print each outcome, or its error on stderr.
+
+    Every address is tried; one that fails makes the command exit 1 at the end
+    (after the others are done), unless ``report`` is off (the caller decides).
+    """
+    failures: set[str] = set()
+    for email in emails:
+        try:
+            outcome = action(email)
+        except consent.ConsentError as exc:
+            err.print(f"error: {exc}", markup=False)
+            failures.add(email)
+            continue
+        if report:
+            out.print(f"{email}: {outcome}", markup=False)
+    if failures and report:
+        raise SystemExit(1)
+    return failures
+
+
+def _send_now(config: Config, store: Store, ids: Sequence[int]) -> dict[int, str]:
+    """Send these queued confirmations before the command exits; each one's outcome."""
+    from feedsvc.lease import process_owner
+    from feedsvc.newsletter.confirmations import send_queued
+    from feedsvc.newsletter.mail import create_mailer
+    from feedsvc.newsletter.tokens import Tokens
+
+    async def send() -> None:
+        mailer = create_mailer(config)
+        try:
+            tokens = Tokens.from_config(config)
+            await send_queued(config, store, mailer, tokens, process_owner(), only=ids)
+        finally:
+            await mailer.close()
+
+    if ids:
+        asyncio.run(send())
+    return {row: _sent(*outcome) for row, outcome in store.confirmations.outcomes(ids).items()}
+
+
+def _sent(state: str, detail: str | None) -> str:
+    """One confirmation's outcome, as the operator reads it."""
+    if state == "sent":
+        return "confirmation sent"
+    if state == "skipped" and detail == "too soon":
+        return "confirmation not sent: too soon after the last one to this mailbox (one a minute)"
+    if state == "queued":
+        return f"confirmation not sent yet, will be retried: {detail}"
+    return f"confirmation not sent: {detail or state}"
 
 
 @subscribers.command("list")
@@ -504,35 +622,33 @@ def subscribers_remove(email: str, config_path: Path) -> None:
 @click.option("--confirmed", is_flag=True, help="Import as active (they opted in elsewhere).")
 @config_option
 def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
-    """Import CSV rows email,categories,schedule,locale (categories space-separated)."""
+    """Import CSV rows email,categories,schedule,locale[,status,created_at,confirmed_at].
+
+    New pending rows are sent the confirmation email. Unsubscribed and bounced
+    addresses stay so, with or without --confirmed; addresses already here are
+    left as they are.
+    """
     config = load_config(config_path)
-    signups, problems = roster.read_csv(config, file.read())
+    rows, problems = roster.read_csv(config, file.read())
     for problem in problems:
         err.print(f"{file.name}: {problem}", markup=False)
-    added = 0
     with opened_store(config) as store:
-        now = utcnow()
-        for signup in signups:
-            _, created = store.subscribers.add(
-                signup.email,
-                categories=signup.categories,
-                schedule=signup.schedule,
-                locale=signup.locale,
-                timezone=config.site.timezone,
-                confirmed=confirmed,
-                now=now,
-            )
-            added += created
-    skipped = len(signups) - added
+        done = consent.import_rows(config, store, rows, confirmed=confirmed, now=utcnow())
+        sent = _send_now(config, store, done.queued)
+    mailed = sum(outcome == "confirmation sent" for outcome in sent.values())
     out.print(
-        f"imported {added}, already present {skipped}, rejected {len(problems)}", markup=False
+        f"imported {done.active + done.pending} ({done.active} active, {done.pending} pending, "
+        f"{mailed} confirmations sent), kept {done.kept} unsubscribed or bounced, "
+        f"already present {done.present}, rejected {len(problems)}"
+        + (f", {done.limited} over the per-mailbox limit (resend later)" if done.limited else ""),
+        markup=False,
     )
 
 
 @subscribers.command("export")
 @config_option
 def subscribers_export(config_path: Path) -> None:
-    """Print every subscriber as CSV."""
+    """Print every subscriber as CSV, with status and consent times."""
     config = load_config(config_path)
     with opened_store(config) as store:
         click.echo(roster.write_csv(store.subscribers.list()), nl=False)

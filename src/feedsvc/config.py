@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import typing
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -115,6 +116,8 @@ class Site(_Model):
     language: Literal["vi", "en"] = "vi"
     timezone: TimeZone = "Asia/Ho_Chi_Minh"
     secret_key_env: str = "FEEDSVC_SECRET_KEY"
+    templates_dir: Path = Path("templates")  # own templates, each overriding the packaged one
+    logo_url: HttpUrl | None = None  # shown in emails and on edition pages
 
 
 class Storage(_Model):
@@ -177,12 +180,49 @@ def _check_cron(expression: str) -> str:
 Cron = Annotated[str, AfterValidator(_check_cron)]
 
 
+class Localized(_Model):
+    """A text people read, per language (``{vi: "Hằng ngày", en: "Daily"}``); a plain
+    string is the same in both."""
+
+    vi: str | None = None
+    en: str | None = None
+
+    def get(self, locale: str) -> str | None:
+        return (self.en if locale == "en" else self.vi) or self.vi or self.en
+
+
+def _localized(value: object) -> object:
+    return {"vi": value, "en": value} if isinstance(value, str) else value
+
+
+Text = Annotated[Localized, BeforeValidator(_localized)]
+
+
+class Schedule(_Model):
+    """A digest schedule: a cron expression in ``site.timezone``, and how people read it."""
+
+    cron: Cron
+    title: Text | None = None  # "Hằng ngày, 7 giờ sáng"; default: the name, translated
+    intro: Text | None = None  # a line at the top of each email and edition page
+
+
+def _schedule(value: object) -> object:
+    """A bare cron string is the short form; its mistakes are reported at its own line."""
+    return {"cron": _check_cron(value)} if isinstance(value, str) else value
+
+
 class Newsletter(_Model):
     from_: Mailbox = Field(default="feedsvc <feedsvc@localhost>", alias="from")
     reply_to: Mailbox | None = None
-    schedules: dict[Slug, Cron] = {"daily": "0 7 * * *"}
+    schedules: dict[Slug, Annotated[Schedule, BeforeValidator(_schedule)]] = {
+        "daily": Schedule(cron="0 7 * * *")
+    }
     default_schedule: str = "daily"
     max_items_per_category: int = Field(default=10, ge=1, le=100)
+
+    def cron(self, schedule: str) -> str:
+        """The cron expression of ``schedule`` (``KeyError`` if there is none)."""
+        return self.schedules[schedule].cron
 
 
 class Smtp(_Model):
@@ -252,6 +292,10 @@ class Config(_Model):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.root / url[len(prefix) :])
         return url
+
+    @property
+    def templates_path(self) -> Path:
+        return self.root / self.site.templates_dir
 
     @property
     def outbox_path(self) -> Path:
@@ -441,8 +485,10 @@ def _dotted(loc: Loc) -> str:
 def _field_names(loc: Loc) -> list[str]:
     """The keys the model at ``loc`` accepts, for "did you mean"."""
     model: Any = Config
+    keyed = False  # the model is a dict's value: the next part is a key of it (a name)
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = model.model_fields.get(part) or next(
             (f for f in model.model_fields.values() if f.alias == part), None
@@ -450,7 +496,11 @@ def _field_names(loc: Loc) -> list[str]:
         if field is None:
             return []
         annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
+        keyed = typing.get_origin(annotation) is dict
+        args = [
+            typing.get_args(a)[0] if typing.get_origin(a) is Annotated else a
+            for a in getattr(annotation, "__args__", ())
+        ]
         model = next(
             (a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
             None,

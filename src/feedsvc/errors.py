@@ -13,8 +13,10 @@
     │   │   └── Gone               410: the source is retired
     │   └── ConnectError       DNS, TCP or TLS failure
     ├── ParseError         the body is not a feed, or is hostile (entity declarations)
+    ├── ConsentError       a consent action refused for an address: unknown, left, at its limit
+    │                      (newsletter.consent)
     └── TokenError         a link token that cannot be trusted (newsletter.tokens)
-        ├── InvalidToken       tampered, truncated, or made for another purpose
+        ├── InvalidToken       tampered, truncated, another purpose, or naming nobody
         └── ExpiredToken       genuine but too old for its purpose
 
 Per-source failures are values in a ``PollResult``; these exceptions only travel

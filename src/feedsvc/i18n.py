@@ -8,6 +8,10 @@ Dates and numbers are Babel's business (``format_date`` with the locale).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from feedsvc.config import Config
 
 LOCALES = ("vi", "en")
 
@@ -52,6 +56,16 @@ VI: dict[str, str] = {
     ),
     "No email after a few minutes? Look in the spam or promotions folder.": (
         "Sau vài phút vẫn chưa thấy thư? Hãy xem trong thư mục Spam hoặc Quảng cáo."
+    ),
+    "This address has letters with diacritics before the @. Only mail servers with "
+    "SMTPUTF8 can deliver to it, and many cannot: if no email arrives, use another address.": (
+        "Địa chỉ này có chữ có dấu ở trước @. Chỉ máy chủ thư hỗ trợ SMTPUTF8 mới gửi tới "
+        "được, và nhiều máy chủ không hỗ trợ: nếu không nhận được thư, hãy dùng địa chỉ khác."
+    ),
+    "Confirm your subscription": "Xác nhận đăng ký của bạn",
+    "{email} will receive the newsletter.": "{email} sẽ nhận bản tin.",
+    "If you did not ask for this, close this page: you will receive nothing.": (
+        "Nếu bạn không yêu cầu, hãy đóng trang này: bạn sẽ không nhận được thư nào."
     ),
     "You are subscribed": "Bạn đã đăng ký thành công",
     "Thank you for confirming {email}.": "Cảm ơn bạn đã xác nhận địa chỉ {email}.",
@@ -197,6 +211,20 @@ def translator(locale: str) -> Callable[[str], str]:
     """A ``_`` for templates; an unknown string shows as itself rather than failing."""
     table = MESSAGES.get(locale, MESSAGES["en"])
     return lambda text: table.get(text, text)
+
+
+def schedule_title(config: Config, name: str, locale: str) -> str:
+    """How people read a schedule: its configured ``title``, else its name translated
+    ("daily" is "hằng ngày"), never a bare id where a title was given."""
+    spec = config.newsletter.schedules.get(name)
+    title = spec.title.get(locale) if spec is not None and spec.title is not None else None
+    return title or translator(locale)(name)
+
+
+def schedule_intro(config: Config, name: str, locale: str) -> str | None:
+    """The schedule's optional ``intro`` line, in ``locale``."""
+    spec = config.newsletter.schedules.get(name)
+    return spec.intro.get(locale) if spec is not None and spec.intro is not None else None
 
 
 def negotiate(accept_language: str | None, default: str) -> str:

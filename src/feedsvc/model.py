@@ -202,6 +202,16 @@ class Subscriber:
     created_at: datetime
     confirmed_at: datetime | None = None
     bounce_count: int = 0
+    key: str = ""  # what its links name: random, never reused (newsletter.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A queued confirmation email, claimed for sending (store.confirmations)."""
+
+    id: int
+    subscriber: Subscriber
+    attempts: int  # including this one
 
 
 class DeliveryState(StrEnum):

@@ -64,6 +64,7 @@ def inspect(config: Config, environ: Environ = os.environ, *, port: bool = True)
         _smtp_password,
         _dkim_key,
         _base_url,
+        _templates,
     ]
     found = [finding for check in checks for finding in check(config, environ)]
     if port:
@@ -219,6 +220,14 @@ def _base_url(config: Config, environ: Environ) -> Iterator[Finding]:
             "site.base_url is not https: one-click unsubscribe (RFC 8058) expects an HTTPS URL",
             warning=True,
         )
+
+
+def _templates(config: Config, environ: Environ) -> Iterator[Finding]:
+    """Every template, the newsroom's own first, rendered once with sample data."""
+    from feedsvc import templates_loader
+
+    for where, message in templates_loader.check(config):
+        yield Finding(where, message)
 
 
 def _port(config: Config) -> Iterator[Finding]:

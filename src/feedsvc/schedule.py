@@ -32,6 +32,7 @@ from feedsvc.errors import ConfigError
 from feedsvc.ingest.poll import Poller
 from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
+from feedsvc.newsletter import confirmations
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
 from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.tokens import Tokens
@@ -227,6 +228,14 @@ class Service:
         )
         add(
             self._once,
+            "interval",
+            args=["confirmations", self._confirmations],
+            seconds=DELIVERY_TICK_SECONDS,
+            id="confirmations",
+            **common,
+        )
+        add(
+            self._once,
             "cron",
             args=["retention", self._retention],
             hour=3,
@@ -234,8 +243,8 @@ class Service:
             id="retention",
             **common,
         )
-        for name, cron in self.config.newsletter.schedules.items():
-            trigger = CronTrigger.from_crontab(cron, timezone=self.config.site.timezone)
+        for name, spec in self.config.newsletter.schedules.items():
+            trigger = CronTrigger.from_crontab(spec.cron, timezone=self.config.site.timezone)
             add(
                 self._once,
                 trigger,
@@ -273,6 +282,11 @@ class Service:
     async def _deliveries(self) -> None:
         """Retries that fell due, and deliveries a dead process left behind."""
         await self.deliverer.send()
+
+    async def _confirmations(self) -> None:
+        """Confirmation emails left by a dead process or queued by another one."""
+        tokens = Tokens.from_config(self.config)
+        await confirmations.run_queue(self.config, self.store, self.mailer, tokens, self.owner)
 
     async def _retention(self) -> None:
         cutoff = utcnow() - timedelta(days=self.config.retention.days)

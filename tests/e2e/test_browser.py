@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from feedsvc import config as config_module
-from feedsvc.model import SubscriberStatus
+from feedsvc.model import Subscriber, SubscriberStatus
 from feedsvc.newsletter.mail import OutboxMailer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.store import Store
@@ -126,20 +126,26 @@ def test_sign_up_confirm_and_unsubscribe_in_a_browser(
         sign_up(page, base, shots)
         confirm_and_change(page, confirmation_link(OutboxMailer(config.outbox_path)), shots)
         # The link in every digest's footer and List-Unsubscribe header:
-        unsubscribe(page, Tokens.from_config(config).link(base, Purpose.UNSUBSCRIBE, 1), shots)
+        reader = stored_reader(config.database_url)
+        unsubscribe(page, Tokens.from_config(config).link(base, Purpose.UNSUBSCRIBE, reader), shots)
         browser.close()
 
-    store = Store.open(config.database_url)
+    subscriber = stored_reader(config.database_url)
+    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    assert subscriber.confirmed_at is not None
+    assert subscriber.categories == ("xa-hoi", "kinh-te", "tre-em")
+    assert subscriber.schedule == "daily"
+    assert len(list(shots.glob("*.png"))) == 8
+
+
+def stored_reader(database_url: str) -> Subscriber:
+    store = Store.open(database_url)
     try:
         subscriber = store.subscribers.by_email("ban.doc@example.vn")
     finally:
         store.close()
     assert subscriber is not None
-    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
-    assert subscriber.confirmed_at is not None
-    assert subscriber.categories == ("xa-hoi", "kinh-te", "tre-em")
-    assert subscriber.schedule == "daily"
-    assert len(list(shots.glob("*.png"))) == 7
+    return subscriber
 
 
 def sign_up(page: Any, base: str, shots: Path) -> None:
@@ -161,8 +167,11 @@ def sign_up(page: Any, base: str, shots: Path) -> None:
 
 
 def confirm_and_change(page: Any, confirm_link: str, shots: Path) -> None:
-    """Open the emailed link, then go on to the preferences and switch to daily."""
+    """Open the emailed link, press its button, go on to the preferences, switch to daily."""
     page.goto(confirm_link)
+    page.get_by_role("heading", name="Xác nhận đăng ký của bạn").wait_for()
+    page.screenshot(path=shots / "3-confirm.png", full_page=True)
+    page.get_by_role("button", name="Xác nhận đăng ký").click()
     page.get_by_role("heading", name="Bạn đã đăng ký thành công").wait_for()
     fits_the_screen(page)
     page.screenshot(path=shots / "3-confirmed.png", full_page=True)

@@ -22,8 +22,8 @@ from feedsvc.store import Store
 from tests._dkim import SELECTOR, DkimKey, make_key, signed_headers, verify
 from tests._net import free_port
 from tests.integration.corpus_site import CONFIG as SITE
+from tests.integration.signup_site import NEWSLETTER, Site, post_signup, session
 from tests.integration.test_deliver import PERIOD, deliverer, store_news, subscribe
-from tests.integration.test_subscribe import NEWSLETTER, Site, post_signup, session
 from tests.smtpserver import SmtpServer
 
 DOMAIN = "baohatinh.example"

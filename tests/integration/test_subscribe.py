@@ -1,152 +1,46 @@
 """The subscriber's web flows over HTTP, against a real uvicorn server on 127.0.0.1.
 
-Mail goes to the outbox backend, which is also the test's mailbox.
+Mail goes to the outbox backend, which is also the test's mailbox (see signup_site.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 import stat
 import time
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import aiohttp
 import pytest
 from itsdangerous import TimestampSigner
 
-from feedsvc import config as config_module
-from feedsvc.config import Config
 from feedsvc.model import SubscriberStatus, utcnow
-from feedsvc.newsletter.mail import OutboxMailer
+from feedsvc.newsletter import confirmations
 from feedsvc.newsletter.tokens import Purpose, Tokens
-from feedsvc.schedule import http_server
-from feedsvc.store import Store
-from tests._net import free_port
-from tests.integration.corpus_site import CONFIG
-
-NEWSLETTER = """\
-newsletter:
-  from: "Bản tin Hà Tĩnh <bantin@baohatinh.example>"
-  schedules:
-    daily: "0 7 * * *"
-    weekly: "0 7 * * 1"
-"""
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-CONFIRM_LINK = re.compile(r"http://127\.0\.0\.1:\d+/confirm/[A-Za-z0-9._-]+")
-
-
-class Site:
-    """The running service as the tests see it: its address, config, store and mailbox."""
-
-    def __init__(self, base: str, config: Config, store: Store) -> None:
-        self.base = base
-        self.config = config
-        self.store = store
-        self.tokens = Tokens.from_config(config)
-        self.outbox = OutboxMailer(config.outbox_path)
-
-    def link(self, purpose: Purpose, subscriber_id: int) -> str:
-        return self.tokens.link(self.base, purpose, subscriber_id)
-
-    def mail(self) -> list[EmailMessage]:
-        return self.outbox.messages() if self.outbox.directory.exists() else []
-
-    async def wait_for_mail(self, count: int, timeout: float = 10) -> list[EmailMessage]:
-        """The outbox once it holds ``count`` messages (sending runs after the response)."""
-        deadline = time.monotonic() + timeout
-        while len(messages := self.mail()) < count:
-            assert time.monotonic() < deadline, f"{len(messages)} of {count} emails arrived"
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # and no more than that
-        return self.mail()
-
-    def add_active(self, email: str = "doc.gia@example.vn") -> int:
-        subscriber, _ = self.store.subscribers.add(
-            email,
-            categories=("xa-hoi",),
-            schedule="daily",
-            locale="vi",
-            timezone="Asia/Ho_Chi_Minh",
-            confirmed=True,
-            now=utcnow(),
-        )
-        return subscriber.id
+from tests.integration.signup_site import (
+    CSRF_FIELD,
+    Site,
+    click_confirm,
+    confirm_link_in,
+    form_token,
+    post_signup,
+    running_site,
+    session,
+    signup,
+)
 
 
 @pytest.fixture
 async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Site]:
     monkeypatch.delenv("FEEDSVC_SECRET_KEY", raising=False)  # use data_dir/secret.key
-    port = free_port()
-    path = tmp_path / "config.yaml"
-    text = CONFIG.format(port=port, db=tmp_path / "feedsvc.db") + NEWSLETTER
-    path.write_text(text, encoding="utf-8")
-    config = config_module.load(path)
-    store = Store.open(config.database_url)
-    server = http_server(config, store)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield Site(f"http://127.0.0.1:{port}", config, store)
-    server.should_exit = True
-    await task
-    store.close()
-
-
-def session() -> aiohttp.ClientSession:
-    """A browser-like client: keeps cookies (also for a bare IP address), Vietnamese first."""
-    jar = aiohttp.CookieJar(unsafe=True)
-    return aiohttp.ClientSession(cookie_jar=jar, headers={"Accept-Language": "vi,en;q=0.5"})
+    async with running_site(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[aiohttp.ClientSession]:
     async with session() as client:
         yield client
-
-
-async def form_token(client: aiohttp.ClientSession, url: str) -> str:
-    """Open a page with a form, as a browser would: the CSRF cookie and the hidden field."""
-    async with client.get(url) as response:
-        assert response.status == 200
-        assert response.headers["Cache-Control"] == "no-store"
-        match = CSRF_FIELD.search(await response.text())
-    assert match, "the page has no csrf_token field"
-    return match.group(1)
-
-
-def signup(token: str, email: str, **changes: object) -> list[tuple[str, str]]:
-    fields: dict[str, object] = {
-        "csrf_token": token,
-        "email": email,
-        "category": ["xa-hoi", "tre-em"],
-        "schedule": "weekly",
-        "locale": "vi",
-        "website": "",
-    }
-    fields.update(changes)
-    return [
-        (name, str(item))
-        for name, value in fields.items()
-        if value is not None
-        for item in (value if isinstance(value, list) else [value])
-    ]
-
-
-async def post_signup(
-    client: aiohttp.ClientSession, site: Site, email: str, **changes: object
-) -> tuple[int, str]:
-    token = await form_token(client, f"{site.base}/")
-    async with client.post(f"{site.base}/subscribe", data=signup(token, email, **changes)) as r:
-        return r.status, await r.text()
-
-
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert isinstance(body, EmailMessage)
-    return str(body.get_content())
 
 
 # --- CSRF ------------------------------------------------------------------------------
@@ -206,22 +100,49 @@ async def test_new_address_is_pending_and_its_email_link_confirms(
     assert message["To"] == "Nguyen.Van.A@example.vn"
     assert message["Subject"] == "Xác nhận đăng ký nhận tin từ Bản tin Hà Tĩnh"
     assert "List-Unsubscribe" not in message  # a one-off email, not the newsletter
-    [link] = set(CONFIRM_LINK.findall(text_of(message)))
-    assert "example" not in link.lower()  # the token names an id, never the address
+    link = confirm_link_in(message)
+    assert "example" not in link.lower()  # the token names a random key, never the address
 
-    async with browser.get(link) as response:
-        assert response.status == 200
-        assert "Bạn đã đăng ký thành công" in await response.text()
+    status, page = await click_confirm(browser, link)
+    assert status == 200
+    assert "Bạn đã đăng ký thành công" in page
     confirmed = site.store.subscribers.get(subscriber.id)
     assert confirmed is not None
     assert confirmed.status is SubscriberStatus.ACTIVE
     assert confirmed.confirmed_at is not None
 
-    async with browser.get(link) as again:  # idempotent
-        assert again.status == 200
+    status, again = await click_confirm(browser, link)  # idempotent
+    assert status == 200
+    assert "Bạn đã đăng ký thành công" in again
     still = site.store.subscribers.get(subscriber.id)
     assert still is not None
     assert still.confirmed_at == confirmed.confirmed_at
+
+
+async def test_get_confirm_shows_a_button_and_changes_nothing(
+    site: Site, browser: aiohttp.ClientSession
+) -> None:
+    """Mail scanners open every link in an email: only the button confirms."""
+    await post_signup(browser, site, "quet.lien.ket@example.vn")
+    link = confirm_link_in((await site.wait_for_mail(1))[0])
+    async with aiohttp.ClientSession() as scanner:  # no cookies, as a link scanner
+        for method in ("GET", "HEAD", "GET"):
+            async with scanner.request(method, link) as response:
+                assert response.status == 200
+        async with scanner.get(link) as response:
+            page = await response.text()
+        async with scanner.post(link, data={}) as forged:  # a POST without the form's CSRF
+            assert forged.status == 403
+    assert f'<form method="post" action="{link}">' in page
+    assert "Xác nhận đăng ký" in page
+    pending = site.store.subscribers.by_email("quet.lien.ket@example.vn")
+    assert pending is not None
+    assert pending.status is SubscriberStatus.PENDING
+    status, _ = await click_confirm(browser, link)
+    assert status == 200
+    active = site.store.subscribers.by_email("quet.lien.ket@example.vn")
+    assert active is not None
+    assert active.status is SubscriberStatus.ACTIVE
 
 
 async def test_known_address_gets_the_same_response_and_no_second_email(
@@ -243,15 +164,21 @@ async def test_known_address_gets_the_same_response_and_no_second_email(
 
 
 async def test_pending_address_is_sent_a_fresh_confirmation(
-    site: Site, browser: aiohttp.ClientSession
+    site: Site, browser: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, first = await post_signup(browser, site, "cho.xac.nhan@example.vn")
-    await site.wait_for_mail(1)
+    [message] = await site.wait_for_mail(1)
+    monkeypatch.setattr(confirmations, "SPACING", confirmations.SPACING * 0)  # a minute later
     _, second = await post_signup(browser, site, "cho.xac.nhan@example.vn", locale="en")
     assert first == second
     messages = await site.wait_for_mail(2)
     assert [m["To"] for m in messages] == ["cho.xac.nhan@example.vn"] * 2
     assert messages[1]["Subject"].startswith("Confirm your subscription")  # the new choice
+    first_key, second_key = (
+        site.tokens.read(Purpose.CONFIRM, confirm_link_in(m).rsplit("/", 1)[1]).key
+        for m in (message, messages[1])
+    )
+    assert first_key == second_key  # the same sign-up: the first email's link works too
 
 
 async def test_honeypot_stores_and_sends_nothing(
@@ -322,8 +249,9 @@ async def test_too_many_signups_from_one_client_is_429(
 
 
 async def test_preferences_change_persists(site: Site, browser: aiohttp.ClientSession) -> None:
-    subscriber_id = site.add_active()
-    url = site.link(Purpose.PREFERENCES, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    url = site.link(Purpose.PREFERENCES, reader)
     token = await form_token(browser, url)
     form = [
         ("csrf_token", token),
@@ -345,8 +273,9 @@ async def test_preferences_change_persists(site: Site, browser: aiohttp.ClientSe
 async def test_preferences_post_needs_csrf_and_valid_choices(
     site: Site, browser: aiohttp.ClientSession
 ) -> None:
-    subscriber_id = site.add_active()
-    url = site.link(Purpose.PREFERENCES, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    url = site.link(Purpose.PREFERENCES, reader)
     form = [("category", "chinh-tri"), ("schedule", "weekly"), ("locale", "en")]
     async with browser.post(url, data=form) as response:
         assert response.status == 403
@@ -365,8 +294,9 @@ async def test_preferences_post_needs_csrf_and_valid_choices(
 async def test_get_unsubscribe_shows_a_button_and_changes_nothing(
     site: Site, browser: aiohttp.ClientSession
 ) -> None:
-    subscriber_id = site.add_active()
-    url = site.link(Purpose.UNSUBSCRIBE, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    url = site.link(Purpose.UNSUBSCRIBE, reader)
     for _ in range(2):
         async with browser.get(url) as response:
             assert response.status == 200
@@ -383,8 +313,9 @@ async def test_get_unsubscribe_shows_a_button_and_changes_nothing(
 async def test_unsubscribe_button_posts_with_csrf(
     site: Site, browser: aiohttp.ClientSession
 ) -> None:
-    subscriber_id = site.add_active()
-    url = site.link(Purpose.UNSUBSCRIBE, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    url = site.link(Purpose.UNSUBSCRIBE, reader)
     async with browser.post(url, data={"csrf_token": "forged"}) as forged:
         assert forged.status == 403
     token = await form_token(browser, url)
@@ -399,8 +330,9 @@ async def test_unsubscribe_button_posts_with_csrf(
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
 async def test_one_click_unsubscribe_works_without_cookies(site: Site, encoding: str) -> None:
     """RFC 8058: the mail provider POSTs ``List-Unsubscribe=One-Click`` with no cookies."""
-    subscriber_id = site.add_active()
-    url = site.link(Purpose.UNSUBSCRIBE, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    url = site.link(Purpose.UNSUBSCRIBE, reader)
     if encoding == "urlencoded":
         body: aiohttp.FormData | str = "List-Unsubscribe=One-Click"
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -419,11 +351,14 @@ async def test_one_click_unsubscribe_works_without_cookies(site: Site, encoding:
 async def test_old_confirm_link_does_not_undo_an_unsubscribe(
     site: Site, browser: aiohttp.ClientSession
 ) -> None:
-    subscriber_id = site.add_active()
-    site.store.subscribers.update(subscriber_id, status=SubscriberStatus.UNSUBSCRIBED)
-    async with browser.get(site.link(Purpose.CONFIRM, subscriber_id)) as response:
+    reader = site.add_active()
+    site.store.subscribers.update(reader.id, status=SubscriberStatus.UNSUBSCRIBED)
+    link = site.link(Purpose.CONFIRM, reader)
+    async with browser.get(link) as response:
         assert response.status == 400
-    subscriber = site.store.subscribers.get(subscriber_id)
+    async with browser.post(link, data={"csrf_token": await form_token(browser, site.base)}) as r:
+        assert r.status == 400
+    subscriber = site.store.subscribers.get(reader.id)
     assert subscriber is not None
     assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
 
@@ -434,8 +369,9 @@ async def test_old_confirm_link_does_not_undo_an_unsubscribe(
 async def test_tampered_or_misused_tokens_get_a_clear_page(
     site: Site, browser: aiohttp.ClientSession
 ) -> None:
-    subscriber_id = site.add_active()
-    unsubscribe = site.tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber_id)
+    reader = site.add_active()
+    subscriber_id = reader.id
+    unsubscribe = site.tokens.subscriber_token(Purpose.UNSUBSCRIBE, reader)
     tampered = unsubscribe[:-3] + ("aaa" if not unsubscribe.endswith("aaa") else "bbb")
     other_key = Tokens(b"another-secret-key-of-some-length")
     cases = [
@@ -443,9 +379,11 @@ async def test_tampered_or_misused_tokens_get_a_clear_page(
         ("POST", f"/unsubscribe/{tampered}"),
         ("GET", f"/confirm/{unsubscribe}"),  # a token of another purpose
         ("GET", f"/preferences/{unsubscribe}"),
-        ("GET", f"/confirm/{other_key.subscriber_token(Purpose.CONFIRM, subscriber_id)}"),
+        ("GET", f"/confirm/{other_key.subscriber_token(Purpose.CONFIRM, reader)}"),
         ("GET", f"/preferences/{site.tokens.dumps(Purpose.PREFERENCES, 'ban@example.vn')}"),
-        ("GET", f"/confirm/{site.tokens.subscriber_token(Purpose.CONFIRM, 999_999)}"),
+        ("GET", f"/preferences/{site.tokens.dumps(Purpose.PREFERENCES, [reader.key])}"),
+        ("GET", f"/confirm/{site.tokens.dumps(Purpose.CONFIRM, 999_999)}"),
+        ("GET", f"/confirm/{site.tokens.dumps(Purpose.CONFIRM, subscriber_id)}"),  # old style
         ("GET", "/confirm/not-a-token"),
     ]
     for method, path in cases:
@@ -474,8 +412,8 @@ async def test_expired_confirm_link_gets_a_clear_page(
     eight_days_ago = int(time.time()) - 8 * 86400
     with monkeypatch.context() as patch:  # sign as if eight days ago
         patch.setattr(TimestampSigner, "get_timestamp", lambda self: eight_days_ago)
-        old = site.link(Purpose.CONFIRM, subscriber.id)
-        lasting = site.link(Purpose.UNSUBSCRIBE, subscriber.id)
+        old = site.link(Purpose.CONFIRM, subscriber)
+        lasting = site.link(Purpose.UNSUBSCRIBE, subscriber)
     async with browser.get(old) as response:
         assert response.status == 400
         page = await response.text()
@@ -491,4 +429,5 @@ async def test_secret_key_is_private_and_shared(site: Site) -> None:
     key = site.config.data_path / "secret.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     again = Tokens.from_config(site.config)  # another process, same data_dir
-    assert again.subscriber_id(Purpose.UNSUBSCRIBE, site.tokens.dumps(Purpose.UNSUBSCRIBE, 7)) == 7
+    token = site.tokens.dumps(Purpose.UNSUBSCRIBE, "k3y")
+    assert again.read(Purpose.UNSUBSCRIBE, token).key == "k3y"

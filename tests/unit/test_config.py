@@ -168,3 +168,32 @@ def test_where_names_the_line_of_a_key_or_its_section(tmp_path: Path) -> None:
     assert loaded.where("mail", "smtp", "password_env") == f"{path}:1"  # no section either
     assert loaded.declares("sources")
     assert not loaded.declares("newsletter")
+
+
+def test_a_schedule_is_a_cron_string_or_a_mapping_with_a_title(tmp_path: Path) -> None:
+    text = GOOD + (
+        "newsletter:\n  schedules:\n    daily: '0 7 * * *'\n    weekly:\n"
+        "      cron: '0 7 * * mon'\n"
+        "      title: {vi: 'Hằng tuần, sáng thứ Hai', en: 'Weekly, Monday morning'}\n"
+        "      intro: 'Những tin đáng đọc nhất tuần qua.'\n"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    newsletter = config.load(path).newsletter
+    assert newsletter.cron("daily") == "0 7 * * *"
+    weekly = newsletter.schedules["weekly"]
+    assert weekly.cron == "0 7 * * mon"
+    assert weekly.title is not None
+    assert (weekly.title.get("vi"), weekly.title.get("en")) == (
+        "Hằng tuần, sáng thứ Hai",
+        "Weekly, Monday morning",
+    )
+    assert weekly.intro is not None
+    assert weekly.intro.get("en") == "Những tin đáng đọc nhất tuần qua."  # one text for both
+
+
+def test_a_bad_cron_in_the_mapping_form_points_at_its_line(tmp_path: Path) -> None:
+    text = GOOD + "newsletter:\n  schedules:\n    daily:\n      cron: '0 7 * *'\n      titel: x\n"
+    found = problems(tmp_path, text)
+    assert found[0].startswith("18: newsletter.schedules.daily.cron: invalid cron expression")
+    assert found[1] == "19: unknown key 'newsletter.schedules.daily.titel' (did you mean 'title'?)"

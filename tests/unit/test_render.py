@@ -50,6 +50,7 @@ CONFIG = Config.model_validate(
             "from": "Bản tin Hà Tĩnh <bantin@example.vn>",
             "schedules": {"daily": "0 7 * * *", "weekly": "0 7 * * mon"},
         },
+        "path": Path(__file__).parent / "config.yaml",  # no templates/ beside it: the package's
     }
 )
 

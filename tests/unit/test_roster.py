@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,8 @@ def test_import_reports_bad_rows_by_line_and_keeps_the_rest(config: Config) -> N
         "chi@example.vn,tre-em,,\n"
         "dung@example.vn,xa-hoi,daily,fr\n"
     )
-    signups, problems = roster.read_csv(config, text)
+    rows, problems = roster.read_csv(config, text)
+    signups = [row.signup for row in rows]
     assert [(s.email, s.categories, s.schedule, s.locale) for s in signups] == [
         ("An.Nguyen@baohatinh.vn", ("xa-hoi", "tre-em"), "weekly", "en"),
         ("chi@example.vn", ("tre-em",), "daily", "vi"),  # defaults filled in
@@ -52,20 +55,80 @@ def test_import_reports_bad_rows_by_line_and_keeps_the_rest(config: Config) -> N
     assert "unknown categories: the-thao" in problems[1]
 
 
-def test_export_then_import_round_trips(config: Config) -> None:
-    signups, _ = roster.read_csv(config, "trang@example.vn,tre-em xa-hoi,weekly,en\n")
-    subscriber = Subscriber(
+def reader(email: str, **changes: object) -> Subscriber:
+    base = Subscriber(
         id=1,
-        email=signups[0].email,
+        email=email,
         status=SubscriberStatus.ACTIVE,
-        categories=signups[0].categories,
+        categories=("tre-em", "xa-hoi"),
         schedule="weekly",
         locale="en",
         timezone="Asia/Ho_Chi_Minh",
-        created_at=NOW,
+        created_at=NOW - timedelta(days=30),
+        confirmed_at=NOW,
     )
-    again, problems = roster.read_csv(config, roster.write_csv([subscriber]))
-    assert (again, problems) == (signups, [])
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_export_then_import_round_trips(config: Config) -> None:
+    readers = [
+        reader("trang@example.vn"),
+        reader("cho@example.vn", status=SubscriberStatus.PENDING, confirmed_at=None),
+        reader("da.di@example.vn", status=SubscriberStatus.UNSUBSCRIBED),
+    ]
+    text = roster.write_csv(readers)
+    assert text.splitlines()[0] == (
+        "email,categories,schedule,locale,status,created_at,confirmed_at"
+    )
+    rows, problems = roster.read_csv(config, text)
+    assert problems == []
+    assert [
+        (r.signup.email, r.signup.categories, r.status, r.created_at, r.confirmed_at) for r in rows
+    ] == [(s.email, s.categories, s.status, s.created_at, s.confirmed_at) for s in readers]
+
+
+def test_old_four_column_files_still_import(config: Config) -> None:
+    [row], problems = roster.read_csv(config, "trang@example.vn,tre-em xa-hoi,weekly,en\n")
+    assert problems == []
+    assert (row.status, row.created_at, row.confirmed_at) == (None, None, None)
+    assert row.signup.categories == ("tre-em", "xa-hoi")
+
+
+def test_bad_status_or_time_is_reported_by_line(config: Config) -> None:
+    text = "a@example.vn,xa-hoi,daily,vi,gone,,\nb@example.vn,xa-hoi,daily,vi,active,hôm qua,\n"
+    rows, problems = roster.read_csv(config, text)
+    assert rows == []
+    assert problems[0].startswith("line 1: unknown status 'gone'")
+    assert problems[1].startswith("line 2: created_at 'hôm qua'")
+
+
+@pytest.mark.parametrize(
+    "cell", ["=1+2", "+84 912", "-2+3", "@SUM(A1)", "\tx", "\rx", "'=x", "''-x"]
+)
+def test_formula_cells_are_neutralised_and_come_back(cell: str) -> None:
+    """OWASP CSV injection: a leading quote, so no spreadsheet runs the cell."""
+    quoted = roster.quote(cell)
+    assert quoted.startswith("'")
+    assert roster.unquote(quoted) == cell
+
+
+@pytest.mark.parametrize("cell", ["an@example.vn", "'ordinary", "", "2026-11-28T01:00:00+00:00"])
+def test_ordinary_cells_are_written_as_they_are(cell: str) -> None:
+    assert roster.quote(cell) == cell
+    assert roster.unquote(cell) == cell
+
+
+def test_an_export_has_no_formula_cells(config: Config) -> None:
+    text = roster.write_csv([reader("=cmd|calc!A0@example.vn"), reader("-1@example.vn")])
+    for line in text.splitlines()[1:]:
+        assert line[0] not in "=+-@"
+    rows, _ = roster.read_csv(config, text)
+    assert [row.signup.email for row in rows] == ["=cmd|calc!A0@example.vn", "-1@example.vn"]
+
+
+def test_smtputf8_is_needed_for_a_non_ascii_local_part_only() -> None:
+    assert roster.check_address("nguyễn@example.vn").smtputf8
+    assert not roster.check_address("nguyen@bücher.example").smtputf8
 
 
 def test_unicode_domain_is_accepted_and_normalized() -> None:

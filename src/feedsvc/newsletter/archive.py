@@ -42,11 +42,6 @@ def archive_url(config: Config, schedule: str | None = None) -> str:
     return f"{base}{schedule}.atom" if schedule else base
 
 
-def schedule_title(config: Config, schedule: str, locale: str) -> str:
-    """How people read a schedule's name: "hằng ngày", "weekly"."""
-    return i18n.translator(locale)(schedule)
-
-
 def view(config: Config, edition: Edition, entries: Mapping[int, Entry]) -> EditionView:
     """The edition with its entries in order (those purged since are left out)."""
     titles = {category.id: category.title for category in config.categories}
@@ -68,7 +63,7 @@ def title(config: Config, edition: Edition) -> str:
     local = edition.period.astimezone(zone)
     day = format_date(local, "full", locale=_BABEL[edition.locale]) + f", {local:%H:%M}"
     name = _("{schedule} newsletter").format(
-        schedule=schedule_title(config, edition.schedule, edition.locale)
+        schedule=i18n.schedule_title(config, edition.schedule, edition.locale)
     )
     return f"{name[:1].upper()}{name[1:]} — {day}"
 
@@ -79,7 +74,7 @@ def atom(config: Config, schedule: str, views: Sequence[EditionView], now: datet
     _ = i18n.translator(locale)
     fg = FeedGenerator()
     fg.id(archive_url(config, schedule))
-    fg.title(f"{config.site.title} — {schedule_title(config, schedule, locale)}")
+    fg.title(f"{config.site.title} — {i18n.schedule_title(config, schedule, locale)}")
     fg.subtitle(_("Past editions of the newsletter"))
     fg.language(locale)
     fg.author(name=config.site.title)

@@ -132,15 +132,15 @@ class Digests:
 
 
 def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], Links]:
-    """Each subscriber's signed links (they carry the id, never the address)."""
+    """Each subscriber's signed links (they name its random key, never the address or id)."""
     base = config.site.base_url
     mailbox = parseaddr(config.newsletter.reply_to or config.newsletter.from_)[1]
 
     def links(subscriber: Subscriber) -> Links:
-        unsubscribe = tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber.id)
+        unsubscribe = tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber)
         return Links(
             unsubscribe=f"{base.rstrip('/')}/unsubscribe/{unsubscribe}",
-            preferences=tokens.link(base, Purpose.PREFERENCES, subscriber.id),
+            preferences=tokens.link(base, Purpose.PREFERENCES, subscriber),
             unsubscribe_mailto=f"mailto:{mailbox}?subject=unsubscribe%20{unsubscribe}",
         )
 
@@ -164,7 +164,7 @@ def period_windows(
         period: default: the latest fire time at ``now``; a period sent "now" gives
             its own time (a first digest then starts at the latest fire time).
     """
-    cron = config.newsletter.schedules[schedule]
+    cron = config.newsletter.cron(schedule)
     previous, latest = latest_periods(cron, config.site.timezone, now)
     if period is not None:
         previous = min(latest, period)
@@ -386,7 +386,7 @@ class Deliverer:
         command again), that one is finished instead: no second period starts.
         """
         now = (now or self.clock()).replace(microsecond=0)
-        cron = self.config.newsletter.schedules[schedule]
+        cron = self.config.newsletter.cron(schedule)
         unfinished = [
             period
             for period in self.store.deliveries.open_periods(schedule)
@@ -435,7 +435,7 @@ class Deliverer:
         else:
             since = f" since {local_time(self.config, plan.since)}" if plan.since else ""
             reason = f"nothing new{since} for {edition}"
-        cron = self.config.newsletter.schedules[schedule]
+        cron = self.config.newsletter.cron(schedule)
         upcoming = next_fire(cron, self.config.site.timezone, now)
         waiting = self.store.categories.count_news(plan.period, now)
         line = (

@@ -79,7 +79,7 @@ def preview(
 
     Returns None for ``latest`` while an earlier digest to them is still being sent.
     """
-    cron = config.newsletter.schedules[schedule]
+    cron = config.newsletter.cron(schedule)
     if latest:
         [(_, window)] = period_windows(config, store, schedule, now, [subscriber])[1]
         if window is None:

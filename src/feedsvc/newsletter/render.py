@@ -12,7 +12,6 @@ and http(s) URLs; entry HTML is never embedded, so nothing executable can get in
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,9 +24,9 @@ import css_inline
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
-from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from jinja2 import Template
 
-from feedsvc import i18n
+from feedsvc import i18n, templates_loader
 from feedsvc._text import clean_line, shorten
 from feedsvc.config import Config
 from feedsvc.model import Digest, DigestSection, Entry
@@ -143,12 +142,15 @@ def render_digest(
         "issue_date": words.date(digest.until),
         "preheader": shorten(" · ".join(e.title for s in sections for e in s.entries[:2]), 150),
         "reason": _reason(config, words, ids, schedule),
+        "intro": i18n.schedule_intro(config, schedule, words.code) if schedule else None,
     }
-    sections, html = _fit(sections, lambda shown: _html("email/digest.html", context, shown))
+    sections, html = _fit(
+        sections, lambda shown: _html(config, "email/digest.html", context, shown)
+    )
     return RenderedDigest(
         subject=context["subject"],
         html=html,
-        text=_template("email/digest.txt").render(context, sections=sections),
+        text=_template(config, "email/digest.txt").render(context, sections=sections),
     )
 
 
@@ -170,12 +172,12 @@ def render_confirmation(
         "subject": words.gettext("Confirm your subscription to {name}").format(name=name),
         "name": name,
         "category_titles": ", ".join(_category_titles(config, categories)),
-        "schedule_name": words.gettext(schedule) if schedule else "",
+        "schedule_name": i18n.schedule_title(config, schedule, words.code) if schedule else "",
     }
     return RenderedDigest(
         subject=context["subject"],
-        html=_html("email/confirm.html", context, ()),
-        text=_template("email/confirm.txt").render(context),
+        html=_html(config, "email/confirm.html", context, ()),
+        text=_template(config, "email/confirm.txt").render(context),
     )
 
 
@@ -194,6 +196,7 @@ def _common_context(config: Config, words: _Words) -> dict[str, Any]:
         "number": words.number,
         "lang": words.code,
         "site_title": _neutral(clean_line(config.site.title)),
+        "logo_url": _web_url(config.site.logo_url),
         "base_url": _base_url(config),
         "unsubscribe_url": UNSUBSCRIBE_URL,
         "preferences_url": PREFERENCES_URL,
@@ -208,7 +211,9 @@ def _reason(config: Config, words: _Words, ids: Sequence[str], schedule: str | N
     if schedule:
         key = "You get the {schedule} digest of {categories} because you subscribed at {site}."
         return words.gettext(key).format(
-            schedule=words.gettext(schedule), categories=named, site=site
+            schedule=i18n.schedule_title(config, schedule, words.code),
+            categories=named,
+            site=site,
         )
     key = "You get news of {categories} because you subscribed at {site}."
     return words.gettext(key).format(categories=named, site=site)
@@ -277,24 +282,15 @@ def _trim(sections: tuple[_SectionView, ...], drop: int) -> tuple[_SectionView, 
     )
 
 
-def _html(name: str, context: dict[str, Any], sections: tuple[_SectionView, ...]) -> str:
+def _html(
+    config: Config, name: str, context: dict[str, Any], sections: tuple[_SectionView, ...]
+) -> str:
     """Render an HTML template and inline its ``<style>`` into each element."""
-    return str(_INLINER.inline(_template(name).render(context, sections=sections)))
+    return str(_INLINER.inline(_template(config, name).render(context, sections=sections)))
 
 
-@functools.cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("feedsvc", "templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _template(name: str) -> Template:
-    return _environment().get_template(name)
+def _template(config: Config, name: str) -> Template:
+    return templates_loader.environment(config, "email").get_template(name)
 
 
 def _category_titles(config: Config, ids: Sequence[str]) -> list[str]:

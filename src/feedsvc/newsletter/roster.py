@@ -1,8 +1,14 @@
-"""Subscriber lists as CSV (``email,categories,schedule,locale``), and checking one row.
+"""Subscriber lists as CSV, and checking one address or one row.
 
-Import is forgiving per row and strict per field: every bad row is reported
-with its line number and the good rows are imported anyway. Pure: text in,
-rows and problems out.
+Export writes ``email,categories,schedule,locale,status,created_at,confirmed_at``;
+import reads those, or the first four alone (files from before status was
+exported). Import is forgiving per row and strict per field: every bad row is
+reported with its line number and the good rows are imported anyway.
+
+A cell that a spreadsheet would run as a formula (one beginning ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return) is written with a leading ``'``, as
+OWASP's CSV-injection advice says; import takes that quote off again, so an
+export imports back as it was. Pure: text in, rows and problems out.
 """
 
 from __future__ import annotations
@@ -11,14 +17,29 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
 from feedsvc.config import Config
 from feedsvc.i18n import LOCALES
-from feedsvc.model import Subscriber
+from feedsvc.model import Subscriber, SubscriberStatus
+from feedsvc.newsletter.address import needs_smtputf8
 
-COLUMNS = ("email", "categories", "schedule", "locale")
+COLUMNS = ("email", "categories", "schedule", "locale", "status", "created_at", "confirmed_at")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A valid address as stored (domain lower-cased, NFC), and whether it needs SMTPUTF8.
+
+    SMTPUTF8 (RFC 6531) is needed for a non-ASCII local part only: an
+    internationalized domain travels as its A-label (newsletter.address).
+    """
+
+    email: str
+    smtputf8: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +50,32 @@ class Signup:
     categories: tuple[str, ...]
     schedule: str
     locale: str
+    smtputf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One imported row: the sign-up, and what an export said of its consent (if it did)."""
+
+    signup: Signup
+    status: SubscriberStatus | None = None
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+
+def check_address(text: str) -> Address:
+    """The address as stored; ValueError says what is wrong with it."""
+    try:
+        valid = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    email = str(valid.normalized)
+    return Address(email, needs_smtputf8(email))
 
 
 def normalize_email(text: str) -> str:
     """The address as stored (domain lower-cased, Unicode NFC); ValueError says what is wrong."""
-    try:
-        return str(validate_email(text.strip(), check_deliverability=False).normalized)
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
+    return check_address(text).email
 
 
 def check_signup(
@@ -47,7 +86,7 @@ def check_signup(
     locale: str | None,
 ) -> Signup:
     """Validate one subscription against the configuration; ValueError names the bad field."""
-    address = normalize_email(email)
+    address = check_address(email)
     known = [category.id for category in config.categories]
     unknown = [c for c in categories if c not in known]
     if unknown:
@@ -61,25 +100,48 @@ def check_signup(
     locale = locale or config.site.language
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r} (vi or en)")
-    return Signup(address, tuple(dict.fromkeys(categories)), schedule, locale)
+    return Signup(
+        address.email, tuple(dict.fromkeys(categories)), schedule, locale, address.smtputf8
+    )
 
 
-def read_csv(config: Config, text: str) -> tuple[list[Signup], list[str]]:
-    """Signups from CSV text, and one ``line N: problem`` per bad row."""
-    rows = csv.reader(io.StringIO(text))
-    signups: list[Signup] = []
+def read_csv(config: Config, text: str) -> tuple[list[Row], list[str]]:
+    """Rows from CSV text, and one ``line N: problem`` per bad row."""
+    rows: list[Row] = []
     problems: list[str] = []
-    for line, row in enumerate(rows, start=1):
-        if not row or (line == 1 and row[0].strip().lower() == "email"):
+    for line, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not cells or (line == 1 and cells[0].strip().lower() == "email"):
             continue  # blank line, or the header
-        cells = [cell.strip() for cell in row] + [""] * (4 - len(row))
         try:
-            signups.append(
-                check_signup(config, cells[0], cells[1].split(), cells[2] or None, cells[3] or None)
-            )
+            rows.append(read_row(config, [unquote(cell.strip()) for cell in cells]))
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
-    return signups, problems
+    return rows, problems
+
+
+def read_row(config: Config, cells: Sequence[str]) -> Row:
+    """One row's cells (4 or 7 columns, missing ones empty) as a Row; ValueError if bad."""
+    email, categories, schedule, locale, status, created, confirmed = [
+        *cells,
+        *[""] * (len(COLUMNS) - len(cells)),
+    ][: len(COLUMNS)]
+    signup = check_signup(config, email, categories.split(), schedule or None, locale or None)
+    try:
+        state = SubscriberStatus(status) if status else None
+    except ValueError:
+        names = " ".join(s.value for s in SubscriberStatus)
+        raise ValueError(f"unknown status {status!r} (known: {names})") from None
+    return Row(signup, state, _when(created, "created_at"), _when(confirmed, "confirmed_at"))
+
+
+def _when(text: str, column: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{column} {text!r} is not an ISO 8601 time") from None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def write_csv(subscribers: Iterable[Subscriber]) -> str:
@@ -87,5 +149,28 @@ def write_csv(subscribers: Iterable[Subscriber]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for s in subscribers:
-        writer.writerow([s.email, " ".join(s.categories), s.schedule, s.locale])
+        cells = [
+            s.email,
+            " ".join(s.categories),
+            s.schedule,
+            s.locale,
+            s.status.value,
+            s.created_at.isoformat(),
+            s.confirmed_at.isoformat() if s.confirmed_at else "",
+        ]
+        writer.writerow([quote(cell) for cell in cells])
     return out.getvalue()
+
+
+def quote(cell: str) -> str:
+    """``cell`` as no spreadsheet runs it: a leading ``'`` before a formula's first character.
+
+    A cell that already starts with quotes before such a character gets one more,
+    so that :func:`unquote` gives back exactly what was written.
+    """
+    return f"'{cell}" if cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
+def unquote(cell: str) -> str:
+    """Undo :func:`quote`: one ``'`` fewer before a formula's first character."""
+    return cell[1:] if cell.startswith("'") and quote(cell[1:]) == cell else cell

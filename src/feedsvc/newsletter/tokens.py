@@ -1,9 +1,15 @@
 """Signed tokens for the links in emails and the CSRF field of forms.
 
-A token is an itsdangerous ``URLSafeTimedSerializer`` signature over a subscriber
-id (never the address: a forwarded email or a proxy log must not reveal who
-subscribes). Each purpose signs with its own salt, so a token minted for one
+A token is an itsdangerous ``URLSafeTimedSerializer`` signature over a
+subscriber's random ``key`` (never the address: a forwarded email or a proxy log
+must not reveal who subscribes; never the id, which SQLite used to hand out again
+once its row was deleted). Keys are never reused, so a removed subscriber's link
+names nobody. Each purpose signs with its own salt, so a token minted for one
 link is refused by every other route.
+
+Links in emails sent before keys existed signed the integer id. :meth:`Tokens.read`
+still reads them, with the time they were signed, and newsletter.consent decides
+what they may still do.
 
 Lifetimes follow what each link is for:
 
@@ -29,7 +35,8 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -37,6 +44,7 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
+from feedsvc.model import Subscriber
 
 KEY_FILE = "secret.key"
 MIN_SECRET_LENGTH = 16
@@ -57,6 +65,15 @@ MAX_AGE: dict[Purpose, timedelta | None] = {
     Purpose.PREFERENCES: None,
     Purpose.CSRF: timedelta(days=1),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRef:
+    """Whom a link token names: a subscriber's key, or (an old link) its id; and when signed."""
+
+    key: str | None
+    legacy_id: int | None
+    signed_at: datetime
 
 
 class TokenError(FeedsvcError):
@@ -95,29 +112,40 @@ class Tokens:
             ExpiredToken: the signature is good but the token is too old.
             InvalidToken: anything else wrong with it.
         """
+        return self._loads(purpose, token)[0]
+
+    def _loads(self, purpose: Purpose, token: str) -> tuple[object, datetime]:
         max_age = MAX_AGE[purpose]
         seconds = int(max_age.total_seconds()) if max_age is not None else None
         try:
-            return self._serializers[purpose].loads(token, max_age=seconds)
+            value, signed_at = self._serializers[purpose].loads(
+                token, max_age=seconds, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise ExpiredToken(f"this {purpose.value} link has expired") from exc
         except BadData as exc:
             raise InvalidToken(f"this {purpose.value} link is not valid") from exc
+        return value, signed_at.astimezone(UTC)
 
-    def subscriber_token(self, purpose: Purpose, subscriber_id: int) -> str:
-        return self.dumps(purpose, subscriber_id)
+    def subscriber_token(self, purpose: Purpose, subscriber: Subscriber) -> str:
+        """The token of ``subscriber``'s link for ``purpose``: it names the subscriber's key."""
+        if not subscriber.key:
+            raise ValueError(f"subscriber {subscriber.id} has no key")
+        return self.dumps(purpose, subscriber.key)
 
-    def subscriber_id(self, purpose: Purpose, token: str) -> int:
-        """The subscriber a link token names (see :meth:`loads` for what it raises)."""
-        value = self.loads(purpose, token)
-        if not isinstance(value, int) or isinstance(value, bool):
-            # Only a holder of the key could sign this; refuse it rather than guess.
-            raise InvalidToken(f"this {purpose.value} link does not name a subscriber")
-        return value
+    def read(self, purpose: Purpose, token: str) -> LinkRef:
+        """Whom a link token names (see :meth:`loads` for what it raises)."""
+        value, signed_at = self._loads(purpose, token)
+        if isinstance(value, str):
+            return LinkRef(value, None, signed_at)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return LinkRef(None, value, signed_at)
+        # Only a holder of the key could sign this; refuse it rather than guess.
+        raise InvalidToken(f"this {purpose.value} link does not name a subscriber")
 
-    def link(self, base_url: str, purpose: Purpose, subscriber_id: int) -> str:
+    def link(self, base_url: str, purpose: Purpose, subscriber: Subscriber) -> str:
         """``{base_url}/{purpose}/{token}``: the confirm, unsubscribe or preferences URL."""
-        token = self.subscriber_token(purpose, subscriber_id)
+        token = self.subscriber_token(purpose, subscriber)
         return f"{base_url.rstrip('/')}/{purpose.value}/{token}"
 
     def csrf_pair(self) -> tuple[str, str]:

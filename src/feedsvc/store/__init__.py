@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
 from feedsvc.store.categories import CategoryStore
+from feedsvc.store.confirmations import ConfirmationStore
 from feedsvc.store.deliveries import DeliveryStore
 from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
@@ -29,6 +30,7 @@ class Store:
         self.documents = DocumentStore(engine)
         self.settings = SettingStore(engine)
         self.subscribers = SubscriberStore(engine)
+        self.confirmations = ConfirmationStore(engine)
         self.deliveries = DeliveryStore(engine)
         self.editions = EditionStore(engine)
 

@@ -154,9 +154,13 @@ settings = Table(
 subscribers = Table(
     "subscribers",
     metadata,
+    # AUTOINCREMENT on SQLite: without it the highest id is handed out again once its
+    # row is deleted. PostgreSQL's sequences never go back.
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("email", Text, nullable=False),
     Column("email_key", Text, nullable=False, unique=True),  # casefolded: one row per address
+    # What link tokens name: random, never reused, new at each sign-up that starts over.
+    Column("key", String(32), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("categories", JSON, nullable=False),
     Column("schedule", String(64), nullable=False),
@@ -166,6 +170,33 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),
     Index("ix_subscribers_schedule_status", "schedule", "status"),
+    sqlite_autoincrement=True,
+)
+
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # A hash of the canonical mailbox (newsletter.consent.canonical_mailbox): what the
+    # per-mailbox limit counts, without a second copy of the address.
+    Column("mailbox", String(64), nullable=False),
+    Column("origin", String(16), nullable=False),  # web, cli, import
+    Column("state", String(16), nullable=False),  # queued -> sending -> sent | failed | skipped
+    Column("detail", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("attempted_at", UTCDateTime),  # last handed to the mail backend
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Index("ix_confirmations_mailbox_created_at", "mailbox", "created_at"),
+    Index("ix_confirmations_state", "state", "next_attempt_at"),
 )
 
 deliveries = Table(

@@ -1,7 +1,13 @@
-"""Subscribers: the people who receive digests. They live here, never in config.yaml."""
+"""Subscribers: the people who receive digests. They live here, never in config.yaml.
+
+Each has a random ``key`` that its links name (newsletter.tokens). Ids are never
+reused (AUTOINCREMENT on SQLite), and neither are keys: a removed subscriber's
+links name nobody, ever.
+"""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +28,11 @@ def email_key(email: str) -> str:
     return email.casefold()
 
 
+def new_key() -> str:
+    """A fresh link key: 128 random bits, 22 URL-safe characters."""
+    return secrets.token_urlsafe(16)
+
+
 def to_subscriber(row: Any) -> Subscriber:
     return Subscriber(
         id=row.id,
@@ -34,6 +45,7 @@ def to_subscriber(row: Any) -> Subscriber:
         created_at=row.created_at,
         confirmed_at=row.confirmed_at,
         bounce_count=row.bounce_count,
+        key=row.key,
     )
 
 
@@ -52,56 +64,73 @@ class SubscriberStore:
         confirmed: bool,
         now: datetime,
     ) -> tuple[Subscriber, bool]:
-        """Add ``email`` (already normalized); return it and whether it was new.
+        """Add ``email`` (already normalized), active or pending; see :meth:`insert`."""
+        return self.insert(
+            email,
+            categories=categories,
+            schedule=schedule,
+            locale=locale,
+            timezone=timezone,
+            status=SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
+            created_at=now,
+            confirmed_at=now if confirmed else None,
+        )
 
-        An address that is already here is returned unchanged: signing up twice
-        must neither reveal nor reset anything.
-        """
-        key = email_key(email)
-        try:
-            return self._insert(email, key, categories, schedule, locale, timezone, confirmed, now)
-        except IntegrityError:  # the same address signed up at the same moment elsewhere
-            existing = self.by_email(email)
-            assert existing is not None
-            return existing, False
-
-    def _insert(
+    def insert(
         self,
         email: str,
-        key: str,
+        *,
         categories: Sequence[str],
         schedule: str,
         locale: str,
         timezone: str,
-        confirmed: bool,
-        now: datetime,
+        status: SubscriberStatus,
+        created_at: datetime,
+        confirmed_at: datetime | None,
     ) -> tuple[Subscriber, bool]:
-        with writing(self._engine) as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
-            if row is not None:
-                return to_subscriber(row), False
-            status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
-            row = conn.execute(
-                subscribers.insert()
-                .values(
-                    email=email,
-                    email_key=key,
-                    status=status.value,
-                    categories=list(categories),
-                    schedule=schedule,
-                    locale=locale,
-                    timezone=timezone,
-                    created_at=now,
-                    confirmed_at=now if confirmed else None,
-                    bounce_count=0,
-                )
-                .returning(*subscribers.c)
-            ).one()
+        """Add ``email`` with a fresh key; return it and whether it was new.
+
+        An address that is already here is returned unchanged: adding it twice
+        must neither reveal nor reset anything.
+        """
+        values = {
+            "email": email,
+            "email_key": email_key(email),
+            "status": status.value,
+            "categories": list(categories),
+            "schedule": schedule,
+            "locale": locale,
+            "timezone": timezone,
+            "created_at": created_at,
+            "confirmed_at": confirmed_at,
+            "bounce_count": 0,
+            "key": new_key(),
+        }
+        try:
+            with writing(self._engine) as conn:
+                row = conn.execute(
+                    select(subscribers).where(subscribers.c.email_key == values["email_key"])
+                ).first()
+                if row is not None:
+                    return to_subscriber(row), False
+                row = conn.execute(
+                    subscribers.insert().values(**values).returning(*subscribers.c)
+                ).one()
+        except IntegrityError:  # the same address was added at the same moment elsewhere
+            existing = self.by_email(email)
+            assert existing is not None
+            return existing, False
         return to_subscriber(row), True
 
     def get(self, subscriber_id: int) -> Subscriber | None:
         with reading(self._engine) as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return to_subscriber(row) if row else None
+
+    def by_key(self, key: str) -> Subscriber | None:
+        """The subscriber whose links carry ``key``; None once it was removed or rotated."""
+        with reading(self._engine) as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.key == key)).first()
         return to_subscriber(row) if row else None
 
     def many(self, ids: Sequence[int]) -> dict[int, Subscriber]:

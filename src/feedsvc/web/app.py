@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from feedsvc import i18n
+from feedsvc import i18n, templates_loader
 from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
@@ -34,17 +33,12 @@ class Site:
 
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
-        self.templates = Environment(
-            loader=PackageLoader("feedsvc", "templates"),
-            autoescape=select_autoescape(default=True),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
         self.use(config)
 
     def use(self, config: Config) -> None:
         """Serve with ``config`` from now on (config.yaml was reloaded)."""
         self.config = config
+        self.templates = templates_loader.environment(config, "web")
         intervals = [config.source_interval(s).total_seconds() for s in config.sources]
         self.max_age = int(min(intervals, default=config.fetch.interval.total_seconds()))
 
@@ -81,6 +75,7 @@ class Site:
             feeds=self.feed_links(),
             feed_types=MEDIA_TYPES,
             base_url=self.config.site.base_url.rstrip("/"),
+            schedule_title=lambda name: i18n.schedule_title(self.config, name, locale),
             **context,
         )
         return HTMLResponse(html, status_code=status, headers={"Content-Language": locale})

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from feedsvc import i18n
 from feedsvc.model import Edition
 from feedsvc.newsletter import archive
 from feedsvc.newsletter.preview import TEST_PAGE
@@ -62,8 +63,9 @@ class Archive:
         if edition is None or edition.schedule != schedule:
             return self.site.render(request, "web/not_found.html", status=404)
         shown = await run_in_threadpool(self._view, edition)
+        intro = i18n.schedule_intro(self.site.config, schedule, edition.locale)
         response = self.site.render(
-            request, "web/edition.html", edition=shown, locale=edition.locale
+            request, "web/edition.html", edition=shown, locale=edition.locale, intro=intro
         )
         response.headers["Cache-Control"] = "public, max-age=3600"
         return response

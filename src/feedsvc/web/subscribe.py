@@ -3,11 +3,12 @@
 Three promises shape this module:
 
 - **Nobody learns who subscribes.** ``POST /subscribe`` answers with the same
-  bytes for a new address, a known one and a bot caught by the honeypot; the
-  confirmation email goes out in a task detached from the request, so the time
-  taken does not tell either.
-- **A GET never changes a subscription** (except ``/confirm``, whose whole job
-  is to be clicked): mail scanners prefetch the links of every email.
+  bytes for a new address, a known one and a bot caught by the honeypot, and
+  takes the same time: the sign-up does the same database work whoever asks,
+  and the confirmation email is sent from a queue after the response
+  (newsletter.consent, newsletter.confirmations).
+- **A GET never changes a subscription**, ``/confirm`` included: mail scanners
+  prefetch the links of every email. The confirm page has one button.
 - **Unsubscribing always works**, with the page's button or with the RFC 8058
   one-click POST that mail providers send without cookies.
 
@@ -16,14 +17,16 @@ cookie, and the same value signed (purpose ``csrf``) in the form's hidden
 ``csrf_token``. A forged cross-site POST has neither the cookie's value nor our
 key. The one-click unsubscribe is exempt: the secret token in its URL is what
 authorizes it.
+
+The rules themselves (who may confirm, what a sign-up changes, the limits per
+mailbox, which links still name someone) are newsletter.consent's; this module
+only translates between HTTP and it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +34,6 @@ from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -43,15 +45,13 @@ from starlette.routing import Route
 
 from feedsvc.config import Config
 from feedsvc.i18n import LOCALES
+from feedsvc.lease import process_owner
 from feedsvc.model import Subscriber, SubscriberStatus, utcnow
-from feedsvc.newsletter import message
-from feedsvc.newsletter.mail import SendResult, SendStatus, create_mailer
-from feedsvc.newsletter.render import render_confirmation
-from feedsvc.newsletter.roster import normalize_email
-from feedsvc.newsletter.signing import load_signer
-from feedsvc.newsletter.tokens import ExpiredToken, InvalidToken, Purpose, TokenError, Tokens
+from feedsvc.newsletter import consent
+from feedsvc.newsletter.confirmations import ConfirmationSender
+from feedsvc.newsletter.roster import Signup, check_address
+from feedsvc.newsletter.tokens import ExpiredToken, Purpose, TokenError, Tokens
 from feedsvc.store import Store
-from feedsvc.store.subscribers import email_key
 from feedsvc.web.ratelimit import SlidingWindow
 
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ HONEYPOT = "website"  # a field name bots like to fill; people never see it
 NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 MAX_FORM_BYTES = 16_384
 MAX_FIELDS = 64
-PER_ADDRESS = (5, timedelta(hours=1))
 PER_CLIENT = (20, timedelta(hours=1))
 
 Form = dict[str, list[str]]
@@ -109,10 +108,11 @@ class Subscriptions:
         self.site = site
         self.store: Store = site.store
         self.tokens = Tokens.from_config(site.config)
-        self.per_address = SlidingWindow(*PER_ADDRESS)
         self.per_client = SlidingWindow(*PER_CLIENT)
         self.secure_cookie = site.config.site.base_url.startswith("https:")
-        self._sending: set[asyncio.Task[None]] = set()
+        self.sender = ConfirmationSender(
+            lambda: site.config, site.store, self.tokens, process_owner()
+        )
 
     @property
     def config(self) -> Config:
@@ -122,7 +122,7 @@ class Subscriptions:
     def routes(self) -> list[Route]:
         return [
             Route("/subscribe", self.subscribe, methods=["GET", "POST"]),
-            Route("/confirm/{token}", self._friendly(self.confirm), methods=["GET"]),
+            Route("/confirm/{token}", self._friendly(self.confirm), methods=["GET", "POST"]),
             Route(
                 "/preferences/{token}", self._friendly(self.preferences), methods=["GET", "POST"]
             ),
@@ -186,89 +186,56 @@ class Subscriptions:
         if _first(form, HONEYPOT):
             log.info("signup ignored", extra={"fields": {"reason": "honeypot"}})
             return self._check_email(request)
-        email, choices, view = self._read_signup(form)
-        if email is None or choices is None:
+        signup, view = self._read_signup(form)
+        if signup is None:
             return self.page(request, "web/index.html", 400, form=view)
-        if not self.per_address.allow(email_key(email), time.monotonic()):
+        if not await run_in_threadpool(self._sign_up, signup):
             return self._too_many(request)
-        subscriber = await run_in_threadpool(self._sign_up, email, choices)
-        if subscriber is not None:
-            self._send_later(subscriber)
-        return self._check_email(request)
+        self.sender.nudge()  # known or new: the queue decides whether anything is sent
+        return self._check_email(request, smtputf8=signup.smtputf8)
 
-    def _read_signup(self, form: Form) -> tuple[str | None, Choices | None, FormView]:
-        """The normalized address and the choices, or the form to show again with errors."""
+    def _read_signup(self, form: Form) -> tuple[Signup | None, FormView]:
+        """The sign-up as asked, or None and the form to show again with errors."""
         email_text = _first(form, "email").strip()
         choices, errors = read_choices(self.config, form)
-        email: str | None = None
+        view = FormView.sent(form, errors, email=email_text[:320])
         try:
-            email = normalize_email(email_text)
+            address = check_address(email_text)
         except ValueError:
             errors["email"] = "Enter a valid email address, such as ten@example.com."
-        view = FormView.sent(form, errors, email=email_text[:320])
-        return email, (choices if not errors else None), view
-
-    def _sign_up(self, email: str, choices: Choices) -> Subscriber | None:
-        """Store the sign-up; return whom to send a confirmation to, if anyone.
-
-        A new address becomes ``pending``. A pending or unsubscribed one takes the
-        new choices and is asked to confirm again (only its owner can). An active
-        or bounced one is left alone and gets no email.
-        """
-        subscriber, new = self.store.subscribers.add(
-            email,
-            categories=choices.categories,
-            schedule=choices.schedule,
-            locale=choices.locale,
-            timezone=self.config.site.timezone,
-            confirmed=False,
-            now=utcnow(),
+            return None, view
+        if errors:
+            return None, view
+        signup = Signup(
+            address.email, choices.categories, choices.schedule, choices.locale, address.smtputf8
         )
-        if new:
-            log.info("signed up", extra={"fields": {"subscriber": subscriber.id}})
-            return subscriber
-        if subscriber.status not in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED):
-            return None
-        return self.store.subscribers.update(
-            subscriber.id,
-            status=SubscriberStatus.PENDING,
-            categories=choices.categories,
-            schedule=choices.schedule,
-            locale=choices.locale,
-        )
+        return signup, view
 
-    def _send_later(self, subscriber: Subscriber) -> None:
-        """Send the confirmation in a task of its own, detached from the request.
-
-        Not a Starlette BackgroundTask: that holds the connection until it ends,
-        so the next request on a keep-alive connection would wait for the SMTP
-        server, and its delay would tell a new address from a known one. A task
-        still running at shutdown is lost; the person can sign up again.
-        """
-        task = asyncio.get_running_loop().create_task(self._send_confirmation(subscriber))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send_confirmation(self, subscriber: Subscriber) -> None:
-        """Runs after the response is sent; a failure is logged, the person may retry."""
-        url = self.tokens.link(self.config.site.base_url, Purpose.CONFIRM, subscriber.id)
+    def _sign_up(self, signup: Signup) -> bool:
+        """Store the sign-up and queue its email; False when its mailbox is at its limit."""
         try:
-            await send_confirmation(self.config, self.store, subscriber, url)
-        except Exception:  # the response is gone: all that is left to do is to say so
-            log.exception("confirmation failed", extra={"fields": {"subscriber": subscriber.id}})
+            consent.sign_up(self.config, self.store, signup, origin="web", now=utcnow())
+        except consent.ConsentError:
+            log.info("signup limited", extra={"fields": {"reason": "mailbox"}})
+            return False
+        return True
 
-    def _check_email(self, request: Request) -> Response:
-        return self._notice(request, "web/check_email.html")
+    def _check_email(self, request: Request, *, smtputf8: bool = False) -> Response:
+        return self._notice(request, "web/check_email.html", smtputf8=smtputf8)
 
     # --- token links ---------------------------------------------------------------------
 
     def _friendly(self, handler: Handler) -> Handler:
-        """Turn a bad or expired token into the "invalid or expired link" page (400)."""
+        """Turn a bad or expired token into the "invalid or expired link" page (400).
+
+        So does a consent action refused meanwhile (unsubscribed between the page
+        and its button): the link no longer does anything.
+        """
 
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
-            except TokenError as exc:
+            except (TokenError, consent.ConsentError) as exc:
                 expired = isinstance(exc, ExpiredToken)
                 log.info(
                     "bad link",
@@ -280,34 +247,36 @@ class Subscriptions:
 
     async def _subscriber(self, request: Request, purpose: Purpose) -> Subscriber:
         """The subscriber a link's token names. Raises TokenError, also when it is gone."""
-        subscriber_id = self.tokens.subscriber_id(purpose, request.path_params["token"])
-        subscriber = await run_in_threadpool(self.store.subscribers.get, subscriber_id)
-        if subscriber is None:
-            raise InvalidToken(f"subscriber {subscriber_id} no longer exists")
-        return subscriber
+        token = request.path_params["token"]
+        return await run_in_threadpool(consent.linked, self.store, self.tokens, purpose, token)
 
     def _links(self, subscriber: Subscriber) -> dict[str, Any]:
         base = self.config.site.base_url
         return {
-            "preferences_url": self.tokens.link(base, Purpose.PREFERENCES, subscriber.id),
-            "unsubscribe_url": self.tokens.link(base, Purpose.UNSUBSCRIBE, subscriber.id),
+            "preferences_url": self.tokens.link(base, Purpose.PREFERENCES, subscriber),
+            "unsubscribe_url": self.tokens.link(base, Purpose.UNSUBSCRIBE, subscriber),
         }
 
     async def confirm(self, request: Request) -> Response:
-        """``GET /confirm/TOKEN``: pending becomes active; clicking again changes nothing."""
-        subscriber = await self._subscriber(request, Purpose.CONFIRM)
-        if subscriber.status is SubscriberStatus.PENDING:
-            updated = await run_in_threadpool(
-                self.store.subscribers.update,
-                subscriber.id,
-                status=SubscriberStatus.ACTIVE,
-                confirmed_at=utcnow(),
+        """``GET`` shows a button and changes nothing; its ``POST`` makes pending active.
+
+        Only a link of the subscriber's current sign-up works (its key); an
+        unsubscribed or bounced subscriber's link confirms nothing.
+        """
+        subscriber = consent.confirmable(await self._subscriber(request, Purpose.CONFIRM))
+        if request.method != "POST" and subscriber.status is SubscriberStatus.PENDING:
+            # The form posts the very token it came with: a new one would last 7 more days.
+            url = f"{self.config.site.base_url.rstrip('/')}/confirm/{request.path_params['token']}"
+            named = self._named(subscriber)
+            return self.page(
+                request, "web/confirm.html", subscriber=subscriber, confirm_url=url, **named
             )
-            subscriber = updated or subscriber
-            log.info("confirmed", extra={"fields": {"subscriber": subscriber.id}})
-        elif subscriber.status is not SubscriberStatus.ACTIVE:
-            # An old confirmation link must not undo a later unsubscribe.
-            raise InvalidToken(f"subscriber {subscriber.id} is {subscriber.status.value}")
+        if request.method == "POST":
+            if not self._csrf_ok(request, await read_form(request)):
+                return self._forbidden(request)
+            subscriber, _ = await run_in_threadpool(
+                consent.confirm, self.store, subscriber, utcnow()
+            )
         return self._notice(
             request,
             "web/confirmed.html",
@@ -366,15 +335,14 @@ class Subscriptions:
     async def unsubscribe(self, request: Request) -> Response:
         """``GET`` shows a button and changes nothing; ``POST`` (the button or RFC 8058) acts.
 
-        A removed or already unsubscribed subscriber gets the "unsubscribed" page:
-        what they asked for is true, and a one-click POST must not fail.
+        An already unsubscribed subscriber gets the "unsubscribed" page: what they
+        asked for is true, and a one-click POST must not fail. A link that names
+        nobody (a removed subscriber) gets the invalid-link page, like any other.
         """
-        subscriber_id = self.tokens.subscriber_id(Purpose.UNSUBSCRIBE, request.path_params["token"])
-        subscriber = await run_in_threadpool(self.store.subscribers.get, subscriber_id)
-        if subscriber is not None and subscriber.status is SubscriberStatus.UNSUBSCRIBED:
-            subscriber = None
+        subscriber = await self._subscriber(request, Purpose.UNSUBSCRIBE)
+        gone = subscriber.status is SubscriberStatus.UNSUBSCRIBED
         if request.method != "POST":  # GET or HEAD
-            if subscriber is None:
+            if gone:
                 return self._notice(request, "web/unsubscribed.html")
             context = self._links(subscriber)
             return self.page(request, "web/unsubscribe.html", subscriber=subscriber, **context)
@@ -382,12 +350,8 @@ class Subscriptions:
         one_click = is_one_click(form)
         if not (one_click or self._csrf_ok(request, form)):
             return self._forbidden(request)
-        if subscriber is not None:
-            await run_in_threadpool(
-                self.store.subscribers.update, subscriber.id, status=SubscriberStatus.UNSUBSCRIBED
-            )
-            fields = {"subscriber": subscriber.id, "one_click": one_click}
-            log.info("unsubscribed", extra={"fields": fields})
+        origin = "one-click" if one_click else "web"
+        await run_in_threadpool(consent.unsubscribe, self.store, subscriber, origin=origin)
         return self._notice(request, "web/unsubscribed.html")
 
     # --- refusals ------------------------------------------------------------------------
@@ -404,7 +368,8 @@ class Subscriptions:
 
     def _too_many(self, request: Request) -> Response:
         response = self._notice(request, "web/rate_limited.html", 429)
-        response.headers["Retry-After"] = str(int(PER_ADDRESS[1].total_seconds()))
+        window = max(PER_CLIENT[1], consent.SIGNUPS_PER_MAILBOX[1])
+        response.headers["Retry-After"] = str(int(window.total_seconds()))
         return response
 
 
@@ -482,55 +447,3 @@ def client_address(request: Request) -> str:
 def _first(form: Form, name: str) -> str:
     values = form.get(name)
     return values[0] if values else ""
-
-
-async def send_confirmation(
-    config: Config, store: Store, subscriber: Subscriber, confirm_url: str
-) -> SendResult:
-    """Email ``subscriber`` the double opt-in link, in their language, through ``mail.backend``.
-
-    ``store`` is unused today; it is in the signature so that a future record of
-    sent confirmations (for a resend policy) needs no change at the call sites.
-    """
-    del store
-    sender = parseaddr(config.newsletter.from_)[1]
-    name, data = confirmation_message(config, subscriber, confirm_url)
-    mailer = create_mailer(config)
-    try:
-        result = await mailer.send(sender, subscriber.email, data, name=name)
-    finally:
-        await mailer.close()
-    level = logging.INFO if result.status is SendStatus.SENT else logging.WARNING
-    fields = {"subscriber": subscriber.id, "status": result.status.value, "detail": result.detail}
-    log.log(level, "confirmation sent", extra={"fields": fields})
-    return result
-
-
-def confirmation_message(
-    config: Config, subscriber: Subscriber, confirm_url: str
-) -> tuple[str, bytes]:
-    """The confirmation email's file-safe name (also its Message-ID) and its bytes.
-
-    A one-off email: no List-* headers, but DKIM-signed like the digests when
-    ``mail.dkim`` is configured, since inbox providers judge every message.
-    """
-    domain = parseaddr(config.newsletter.from_)[1].rpartition("@")[2] or "localhost"
-    rendered = render_confirmation(
-        config=config,
-        locale=subscriber.locale,
-        categories=subscriber.categories,
-        schedule=subscriber.schedule,
-    )
-    template = message.prepare(
-        rendered,
-        sender=config.newsletter.from_,
-        reply_to=config.newsletter.reply_to,
-        list_id=None,
-        domain=domain,
-        signer=load_signer(config),
-    )
-    name = f"confirm-{subscriber.id}-{secrets.token_hex(6)}"
-    data = template.build(
-        to=subscriber.email, message_id=f"<{name}@{domain}>", date=utcnow(), confirm_url=confirm_url
-    )
-    return name, data

@@ -221,7 +221,8 @@ def _identity(entry: Any) -> object:
         return normalize_link(link)
     contents = [dict.get(c, "value") for c in dict.get(entry, "content") or ()]
     terms = [dict.get(t, "term") for t in dict.get(entry, "tags") or ()]
-    files = [dict.get(f, "href") for f in dict.get(entry, "links") or () if f.rel == "enclosure"]
+    links = dict.get(entry, "links") or ()
+    files = [dict.get(f, "href") for f in links if dict.get(f, "rel") == "enclosure"]
     fields = ("title", "summary", "author")
     return repr([*(dict.get(entry, key) for key in fields), contents, terms, files])
 

@@ -16,6 +16,23 @@ import unicodedata
 # TAB/LF (CR is folded into LF first), DEL, C1, lone surrogates, U+FFFE/U+FFFF.
 _INVALID = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _NEWLINES = re.compile("\r\n?")
+# Invisible characters that reorder or hide text in one-line fields: the bidi
+# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the direction
+# marks, and the zero-width characters. In a subject "Báo cáo \u202egpj.exe" reads
+# "Báo cáo exe.jpg". A ZWJ between two emoji and the tag characters of an emoji flag
+# are kept: they are how 👨‍👩‍👧 and 🏴󠁧󠁢󠁳󠁣󠁴󠁿 are spelled.
+_EMOJI = (
+    "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u27bf"
+    "\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff"
+)
+_ZWJ_OUTSIDE_EMOJI = f"(?<![{_EMOJI}\ufe0f])\u200d|\u200d(?![{_EMOJI}])"
+_TAGS_OUTSIDE_FLAG = "(?<![\U0001f3f4\U000e0020-\U000e007e])[\U000e0020-\U000e007f]+"
+_INVISIBLE_CLASS = "\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2061-\u2069\ufeff\U000e0001"
+# U+2060 WORD JOINER moves nothing, and the renderer splits "@@" with it after
+# cleaning so feed text cannot pass for a placeholder: clean_line keeps it,
+# strip_invisible (for publisher text) does not.
+_INVISIBLE_IN_LINES = re.compile(f"[{_INVISIBLE_CLASS}]|{_ZWJ_OUTSIDE_EMOJI}|{_TAGS_OUTSIDE_FLAG}")
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CLASS}\u2060]|{_ZWJ_OUTSIDE_EMOJI}|{_TAGS_OUTSIDE_FLAG}")
 _ELLIPSIS = "…"
 _D_STROKE = str.maketrans({"đ": "d", "Đ": "D"})
 
@@ -47,9 +64,20 @@ def clean_line(s: str) -> str:
     """Return ``s`` as one trimmed NFC line: every whitespace run becomes one space.
 
     Used for titles, guids, links, authors and category terms, which end up in
-    mail headers and XML attributes where a CR/LF would be an injection.
+    mail headers and XML attributes where a CR/LF would be an injection, and in
+    subjects where a bidi override or a zero-width character would disguise the
+    text; those go too (see ``_INVISIBLE_IN_LINES``).
     """
-    return " ".join(clean_text(s).split())
+    return " ".join(_INVISIBLE_IN_LINES.sub("", clean_text(s)).split())
+
+
+def strip_invisible(s: str) -> str:
+    """Return ``s`` without bidi controls and zero-width characters, word joiners included.
+
+    For publisher text before it is stored: unlike :func:`clean_line` it also
+    drops U+2060, which only feedsvc's own renderer has a use for.
+    """
+    return _INVISIBLE.sub("", s)
 
 
 def fold_diacritics(s: str) -> str:

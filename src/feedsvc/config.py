@@ -134,6 +134,7 @@ class Fetch(_Model):
     interval: Duration = timedelta(minutes=15)
     timeout: Duration = timedelta(seconds=20)
     max_bytes: Size = 10_000_000
+    max_entries: int = Field(default=500, ge=1, le=100_000)  # per document, the first (newest) kept
     concurrency: int = Field(default=20, ge=1, le=1000)
     allow_private_networks: bool = False
     max_backoff: Duration = timedelta(hours=12)  # errors back a source off up to this

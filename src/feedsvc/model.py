@@ -88,6 +88,7 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...]
     language: str | None = None
     warning: str | None = None  # a recoverable problem (malformed but readable XML)
+    left_out: int = 0  # entries after the first fetch.max_entries, not parsed
 
 
 @dataclass(frozen=True, slots=True)

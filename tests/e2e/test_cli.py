@@ -153,7 +153,8 @@ def test_kill_9_while_storing_leaves_all_or_nothing(
     server.write("big.rss", big_feed(count))
     # A short lease, so the killed process's claim expires quickly (default: 5 minutes).
     config = make_config(tmp_path, {"big": server.url("/feeds/big.rss")})
-    config.write_text(config.read_text().replace("  timeout: 10s", "  timeout: 10s\n  lease: 1s"))
+    settings = "  timeout: 10s\n  lease: 1s\n  max_entries: 5000"  # every item, not the first 500
+    config.write_text(config.read_text().replace("  timeout: 10s", settings))
     database = tmp_path / "var" / "feedsvc.db"
     seen = set()
     for _ in range(6):  # until a kill lands before the commit (the write is quick)

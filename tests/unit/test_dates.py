@@ -121,3 +121,45 @@ def test_no_usable_date_is_flagged(
 def test_up_to_a_day_ahead_is_tolerated() -> None:
     ahead = (NOW + timedelta(hours=23)).isoformat()
     assert choose_published([(ahead, None)], HANOI, NOW) == (NOW + timedelta(hours=23), None)
+
+
+@pytest.mark.parametrize("letter", [*"ABCDEFGHIKLMNOPQRSTUVWXY", *"gqz"])
+def test_military_zones_mean_utc(letter: str) -> None:
+    # RFC 1123 5.2.14 and RFC 2822 4.3: their signs were published wrong, so they carry
+    # no information and read as -0000; feedparser reads G, L, Q... as UTC as well.
+    assert parse_date(f"Sat, 10 May 2025 07:45:00 {letter}", HANOI) == datetime(
+        2025, 5, 10, 7, 45, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2002-12-31T192030+01:00", datetime(2002, 12, 31, 18, 20, 30, tzinfo=UTC)),
+        ("2002-12-31T192030.5+0100", datetime(2002, 12, 31, 18, 20, 30, tzinfo=UTC)),
+        ("2002-12-31T1920+01:00", datetime(2002, 12, 31, 18, 20, tzinfo=UTC)),
+        ("2002-12-31T192030Z", datetime(2002, 12, 31, 19, 20, 30, tzinfo=UTC)),
+        ("20021231T192030Z", datetime(2002, 12, 31, 19, 20, 30, tzinfo=UTC)),
+        ("20021231T192030+0100", datetime(2002, 12, 31, 18, 20, 30, tzinfo=UTC)),
+        ("2002-12-31T192030", datetime(2002, 12, 31, 12, 20, 30, tzinfo=UTC)),  # local
+        ("2002-12-31T19+01:00", datetime(2002, 12, 31, 18, 0, tzinfo=UTC)),  # hour only
+    ],
+)
+def test_iso_times_without_colons_are_read(raw: str, expected: datetime) -> None:
+    assert parse_date(raw, HANOI) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["2002-12-31T1", "2002-12-31T19203+01:00", "2002-12-31T19:2030", "2002-12-31T25:00"]
+)
+def test_iso_time_we_cannot_read_is_never_another_time(raw: str) -> None:
+    # feedparser reads these as midnight of that day: a different time, so not at all.
+    theirs = time.struct_time((2002, 12, 31, 0, 0, 0, 1, 365, 0))
+    assert parse_date(raw, HANOI, theirs) is None
+    published, flag = choose_published([(raw, theirs)], HANOI, NOW)
+    assert (published, flag) == (None, "unparseable")
+
+
+@pytest.mark.parametrize("raw", ["2002-12-31", "20021231", "31/12/2002"])
+def test_date_only_is_midnight_in_the_source_zone(raw: str) -> None:
+    assert parse_date(raw, HANOI) == datetime(2002, 12, 30, 17, 0, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 import pytest
@@ -66,6 +67,40 @@ def test_fingerprint_depends_on_title_and_content() -> None:
     assert base != entry_identity(None, None, "Tăng cường\nNội", "dung")
     nfd = unicodedata.normalize("NFD", "Tăng cường")
     assert base != entry_identity(None, None, nfd, "Nội dung")  # callers pass NFC
+
+
+SOUND = Enclosure("https://baohatinh.example.vn/sang.mp3", "audio/mpeg", 1200000)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"author": "Minh Tuấn"},
+        {"enclosures": (Enclosure("https://baohatinh.example.vn/trua.mp3", "audio/mpeg", 9),)},
+        {"enclosures": (Enclosure(SOUND.url, SOUND.type, 1),)},
+        {"categories": ("Kinh tế",)},
+        {"summary": "Tóm tắt khác"},
+    ],
+    ids=["author", "enclosure", "enclosure-length", "category", "summary"],
+)
+def test_fingerprint_sees_every_field_a_reader_sees(other: dict[str, object]) -> None:
+    fields: dict[str, object] = {
+        "summary": "Tóm tắt",
+        "author": "Thu Hà",
+        "categories": ("Xã hội",),
+        "enclosures": (SOUND,),
+    }
+    base = entry_identity(None, None, "Bản tin", "Nội dung", **fields)  # type: ignore[arg-type]
+    changed = entry_identity(None, None, "Bản tin", "Nội dung", **(fields | other))  # type: ignore[arg-type]
+    assert base.startswith(FINGERPRINT_PREFIX)
+    assert changed != base
+
+
+def test_fingerprint_of_title_and_content_alone_is_unchanged() -> None:
+    # Stored before authors and enclosures counted: such entries must keep their identity.
+    old = "sha256:" + hashlib.sha256("Tăng cường\nNội dung".encode()).hexdigest()
+    assert entry_identity(None, None, "Tăng cường", "Nội dung") == old
+    assert entry_identity(None, None, "Tăng cường", "Nội dung", author=None, summary="") == old
 
 
 FIELDS = {

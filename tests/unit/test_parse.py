@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import pickle
 import re
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from feedsvc.errors import ParseError
+from feedsvc.ingest import _fields
 from feedsvc.ingest import parse as parse_module
 from feedsvc.ingest.identity import FINGERPRINT_PREFIX, normalize_link
 from feedsvc.ingest.parse import parse_feed
@@ -71,7 +73,7 @@ def by_identity(feed: ParsedFeed) -> dict[str, ParsedEntry]:
 
 
 def test_every_sample_feed_has_expectations() -> None:
-    assert len(CORPUS) == 15
+    assert len(CORPUS) == 22
     missing = [p.name for p in CORPUS if not p.with_name(p.stem + ".expected.json").exists()]
     assert missing == []
 
@@ -309,25 +311,54 @@ def test_entity_bomb_refused_without_expansion() -> None:
     assert peak < 20 * 1024 * 1024
 
 
-@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def bomb_in(codec: str) -> bytes:
+    """entity-bomb.rss declared and written in ``codec``; UTF-7 spells "<!" in base64."""
+    text = (FEEDS / "entity-bomb.rss").read_text("utf-8")
+    text = text.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{codec}"?>')
+    if codec == "utf-7":  # Python's encoder would write "<!" directly
+        return text.replace("<!ENTITY", "+ADwAIQ-ENTITY").encode("ascii")
+    return text.encode(codec)
+
+
+@pytest.mark.parametrize(
+    "codec", ["utf-16", "utf-16-be", "utf-32", "cp037", "cp500", "cp875", "cp273", "utf-7"]
+)
 def test_entity_bomb_refused_in_any_encoding(codec: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("feedparser must not see an entity declaration")
 
     monkeypatch.setattr(parse_module.feedparser, "parse", never)
-    body = (FEEDS / "entity-bomb.rss").read_text("utf-8").encode(codec)
     with pytest.raises(ParseError, match="refused: XML entity declarations"):
-        parse_feed(body, url="https://x.example/", headers={}, timezone=TZ, now=NOW)
+        parse_feed(bomb_in(codec), url="https://x.example/", headers={}, timezone=TZ, now=NOW)
+
+
+def test_entity_declaration_in_an_encoding_named_by_the_server_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("feedparser must not see an entity declaration")
+
+    monkeypatch.setattr(parse_module.feedparser, "parse", never)
+    body = (FEEDS / "entity-bomb.rss").read_bytes().replace(b"<!ENTITY", b"+ADwAIQ-ENTITY")
+    with pytest.raises(ParseError, match="refused: XML entity declarations"):
+        parse_feed(
+            body,
+            url="https://x.example/",
+            headers={"Content-Type": "application/rss+xml; charset=utf-7"},
+            timezone=TZ,
+            now=NOW,
+        )
 
 
 def test_hostile_markup_leaves_nothing_executable() -> None:
     feed = parse_file("hostile-markup.rss")
     for entry in feed.entries:
-        for text in (entry.title, entry.summary, entry.content, entry.image or ""):
+        for text in (entry.summary, entry.content, entry.image or ""):
             assert EXECUTABLE.search(text) is None, text
             assert "evil.example" not in text
     first = feed.entries[0]
-    assert first.title == "Tin nóng"
+    # A plain-text title is text, kept as written: every output escapes it.
+    assert first.title == "Tin <script>alert(1)</script> nóng"
     assert first.content.startswith("<p>Bấm vào đây</p>")
     assert '<a rel="noopener noreferrer">liên kết</a>' in first.content
 
@@ -479,6 +510,97 @@ def test_title_declared_html_becomes_plain_text() -> None:
     assert feed.entries[0].title == "Giá lúa & gạo"
 
 
+@pytest.mark.parametrize(
+    "title", ["A&lt;B", "if a&lt;b then", "C++ &lt;vector&gt; tutorial", "&lt;Trẻ em&gt; hôm nay"]
+)
+def test_plain_text_title_is_kept_as_written(title: str) -> None:
+    feed = parse_text(rss(f"<item><title>{title}</title><guid>urn:x:1</guid></item>"))
+    assert feed.entries[0].title == html.unescape(title)
+
+
+def test_plain_text_atom_fields_are_kept_as_written() -> None:
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title type="text">Công nghệ &lt;3</title>'
+        '<entry><title type="text">A&lt;B &amp;amp; C</title><id>urn:x:1</id>'
+        "<updated>2025-05-10T00:00:00Z</updated><author><name>Nguyễn &lt;Văn&gt; A</name></author>"
+        '<summary type="text">1 &lt; 2 &amp;&amp; &lt;b&gt;x&lt;/b&gt;</summary></entry></feed>'
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"})
+    entry = feed.entries[0]
+    assert feed.title == "Công nghệ <3"
+    assert (entry.title, entry.author) == ("A<B &amp; C", "Nguyễn <Văn> A")
+    assert entry.summary == "1 < 2 && <b>x</b>"
+
+
+def test_html_typed_fields_are_still_rendered_as_text() -> None:
+    feed = parse_text(
+        rss(
+            "<item><title>Giá &lt;b&gt;lúa&lt;/b&gt; &amp;amp; gạo</title><guid>urn:x:1</guid>"
+            "<description>if a &amp;lt; b &lt;b&gt;then&lt;/b&gt;</description></item>"
+        )
+    )
+    entry = feed.entries[0]
+    assert entry.title == "Giá lúa & gạo"  # feedparser calls it HTML: its tags are harmless
+    assert entry.summary == "if a < b then"  # an RSS description is HTML, decoded once
+
+
+def test_html_title_keeps_the_text_a_browser_shows() -> None:
+    # feedparser's sanitize/entry_title_object.xml: an unclosed <object> holds fallback text.
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><id>urn:x:1</id>'
+        '<title type="html">safe&lt;object classid="clsid:C932"&gt; description</title></entry>'
+        '<entry><id>urn:x:2</id><title type="html">a&lt;script&gt;x()&lt;/script&gt;'
+        "&lt;iframe&gt;&amp;lt;b&amp;gt;&lt;/iframe&gt;b</title></entry></feed>"
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"})
+    assert [e.title for e in feed.entries] == ["safe description", "ab"]
+
+
+def test_entry_title_wins_over_a_nested_elements_title() -> None:
+    feed = parse_file("nested-title.atom")
+    assert [e.title for e in feed.entries] == [
+        "Khánh thành cầu vượt sông Ngàn Phố",
+        "Vụ lúa xuân được mùa",
+    ]
+
+
+def test_double_escaped_entities_in_authors_and_categories_are_decoded_like_titles() -> None:
+    feed = parse_text(
+        rss(
+            "<item><title>Lo&amp;#239;c</title><guid>urn:x:1</guid>"
+            "<author>loic@example.fr (Lo&amp;#239;c)</author>"
+            "<category>Kinh t&amp;#7871;</category><category>C++ &lt;vector&gt;</category></item>"
+            "<item><title>b</title><guid>urn:x:2</guid>"
+            "<dc:creator>Tr&amp;#7847;n &lt;b&gt;Hà&lt;/b&gt;</dc:creator></item>"
+        )
+    )
+    first, second = feed.entries
+    assert (first.title, first.author) == ("Loïc", "Loïc")
+    assert first.categories == ("Kinh tế", "C++ <vector>")
+    assert second.author == "Trần Hà"
+
+
+def test_bidi_controls_and_zero_width_characters_leave_every_line_field() -> None:
+    feed = parse_file("invisible-characters.rss")
+    first, second = feed.entries
+    assert feed.title == "Báo Hà Tĩnh - Ký tự ẩn"
+    assert first.title == "Tải báo cáo gpj.exe"
+    assert (first.author, first.categories) == ("Thu Hà", ("Xã hội", "Kinh tế"))
+    assert second.title == "Trẻ em vui Tết 👨\u200d👩\u200d👧"  # the emoji keeps its joiners
+    assert second.summary == "Nội dung giữ nguyên trong thân bài"
+    assert "\u202bgiữ nguyên\u202c" in second.content  # HTML bodies keep them: <p> ends them
+
+
+def test_entries_differing_only_in_author_or_enclosure_are_kept_apart() -> None:
+    feed = parse_file("author-enclosure-only.rss")
+    assert [(e.author, [x.url.rsplit("/", 1)[1] for x in e.enclosures]) for e in feed.entries] == [
+        ("Thu Hà", ["sang.mp3"]),
+        ("Minh Tuấn", ["sang.mp3"]),
+        ("Thu Hà", ["trua.mp3"]),
+    ]  # the fourth item repeats the first: one entry
+    assert all(e.identity.startswith(FINGERPRINT_PREFIX) for e in feed.entries)
+
+
 def test_categories_cleaned_deduplicated_in_order() -> None:
     feed = parse_text(
         rss(
@@ -523,4 +645,122 @@ def test_plain_text_content_is_escaped_not_interpreted() -> None:
     )
     entry = parse_text(atom, headers={"Content-Type": "application/atom+xml"}).entries[0]
     assert entry.content == "1 &lt; 2 &amp;&amp; &lt;script&gt;x&lt;/script&gt;<br>hết"
-    assert entry.summary == "1 < 2 && hết"  # plain text, but nothing a reader could run
+    assert entry.summary == "1 < 2 && <script>x</script> hết"  # text: every output escapes it
+
+
+# -- fetch.max_entries: the first entries of a document, the rest counted -------------------
+
+
+def numbered_rss(count: int, *, extra: str = "") -> str:
+    items = "".join(
+        f"<item><title>Tin {n}{extra}</title><guid>https://baohatinh.example.vn/{n}</guid></item>"
+        for n in range(count)
+    )
+    return rss(items)
+
+
+def test_max_entries_keeps_the_first_in_document_order_and_counts_the_rest() -> None:
+    feed = parse_text(numbered_rss(10), max_entries=3)
+    assert [e.title for e in feed.entries] == ["Tin 0", "Tin 1", "Tin 2"]
+    assert feed.left_out == 7
+    assert feed.warning == "7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+    assert feed.title == "Thử"
+
+
+def test_a_document_within_max_entries_is_read_whole() -> None:
+    whole = parse_text(numbered_rss(5))
+    capped = parse_text(numbered_rss(5), max_entries=5)
+    assert capped == whole
+    assert (capped.left_out, capped.warning) == (0, None)
+
+
+def test_max_entries_in_atom_with_prefixes_and_rss1() -> None:
+    atom = (
+        '<?xml version="1.0"?><a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>t</a:title>'
+        + "".join(
+            f"<a:entry><a:title>Tin {n}</a:title><a:id>urn:x:{n}</a:id>"
+            "<a:source><a:title>nguồn</a:title></a:source></a:entry>"
+            for n in range(6)
+        )
+        + "</a:feed>"
+    )
+    feed = parse_text(atom, headers={"Content-Type": "application/atom+xml"}, max_entries=2)
+    assert ([e.title for e in feed.entries], feed.left_out) == (["Tin 0", "Tin 1"], 4)
+    rdf = (FEEDS / "rss1-rdf.rdf").read_bytes()
+    arguments: dict[str, Any] = {"url": "https://x.example/", "timezone": TZ, "now": NOW}
+    capped = parse_feed(rdf, headers={}, max_entries=1, **arguments)
+    whole = parse_feed(rdf, headers={}, **arguments)
+    assert (capped.entries, capped.left_out) == (whole.entries[:1], 2)
+    assert capped.title == whole.title
+    assert capped.warning is not None
+
+
+def test_max_entries_in_a_legacy_encoding() -> None:
+    legacy = (FEEDS / "windows-1258.rss").read_bytes()
+    arguments: dict[str, Any] = {"url": "https://x.example/", "timezone": TZ, "now": NOW}
+    headers = {"Content-Type": "application/rss+xml; charset=windows-1258"}
+    capped = parse_feed(legacy, headers=headers, max_entries=2, **arguments)
+    whole = parse_feed(legacy, headers=headers, **arguments)
+    assert capped.entries == whole.entries[:2]
+    assert capped.left_out == len(whole.entries) - 2
+
+
+def test_max_entries_in_malformed_xml_still_cuts_and_counts() -> None:
+    # A bare "&" stops an XML parser at once; feedparser reads such a body leniently.
+    feed = parse_text(numbered_rss(10, extra=" & gạo"), max_entries=3)
+    assert [e.title for e in feed.entries] == ["Tin 0 & gạo", "Tin 1 & gạo", "Tin 2 & gạo"]
+    assert feed.left_out == 7
+    assert feed.warning is not None
+    assert feed.warning.startswith("malformed XML, read leniently")
+    assert feed.warning.endswith(
+        "; 7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+    )
+
+
+def test_max_entries_when_the_xml_breaks_after_the_cut() -> None:
+    items = "".join(
+        f"<item><title>Tin {n}{' & gạo' if n >= 5 else ''}</title>"
+        f"<guid>https://baohatinh.example.vn/{n}</guid></item>"
+        for n in range(10)
+    )
+    feed = parse_text(rss(items), max_entries=3)
+    assert ([e.title for e in feed.entries], feed.left_out) == (["Tin 0", "Tin 1", "Tin 2"], 7)
+    assert feed.warning == "7 entries left out: fetch.max_entries is 3 (the first 3 were kept)"
+
+
+def test_max_entries_reads_html_entities_without_a_dtd() -> None:
+    # &nbsp; is undefined in XML: the cut still falls exactly, feedparser reads it leniently
+    feed = parse_text(numbered_rss(10, extra="&nbsp;mới"), max_entries=4)
+    assert [e.title for e in feed.entries] == [f"Tin {n} mới" for n in range(4)]
+    assert feed.left_out == 6
+
+
+def test_a_huge_document_is_cut_before_feedparser_builds_it() -> None:
+    body = numbered_rss(20_000).encode()
+    tracemalloc.start()
+    try:
+        feed = parse_feed(
+            body, url="https://x.example/", headers={}, timezone=TZ, now=NOW, max_entries=500
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (len(feed.entries), feed.left_out) == (500, 19_500)
+    assert peak < 60 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_an_entry_of_megabytes_is_cut_before_it_is_sanitized() -> None:
+    paragraph = "<p>" + "Hà Tĩnh đẩy mạnh chuyển đổi số. " * 10 + "</p>"
+    huge = paragraph * 20_000  # 6.6 MB of HTML in one description
+    feed = parse_text(
+        rss(
+            f"<item><title>{'Dài ' * 100_000}</title><guid>urn:x:1</guid>"
+            f"<description><![CDATA[{huge}]]></description></item>"
+        )
+    )
+    (entry,) = feed.entries
+    assert len(entry.content) <= _fields.CONTENT_LIMIT
+    assert entry.content.startswith(paragraph)
+    assert entry.content.endswith("</p>")  # the cut falls between tags, every tag closed
+    assert len(entry.title) <= _fields.TEXT_LIMIT
+    assert entry.summary.startswith("Hà Tĩnh đẩy mạnh")

@@ -23,6 +23,8 @@ _LONGEST_DATE = 80  # "Chủ nhật, 28/11/2026 - 07:30:00 (GMT+07:00)" is 43
 
 _WEEKDAY = r"(?:(?:thứ|chủ)\s*\w+|cn|t[2-7]|[^\W\d_]{3,9}\.?)\s*,?\s*"
 _TIME = r"(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,]\d+)?)?"
+# ISO 8601 after a "T": hh, hh:mm[:ss] or the basic hhmm[ss], one separator throughout
+_ISO_TIME = r"(?P<H>\d{2})(?:(?P<sep>:?)(?P<M>\d{2})(?:(?P=sep)(?P<S>\d{2})(?:[.,]\d+)?)?)?"
 _ZONE = (
     r"(?P<zone>z|[+-]\d{1,2}(?::?\d{2})?"
     r"|\(?\s*(?:gmt|utc|ut)\s*(?:[+-]\s*\d{1,2}(?::?\d{2})?)?\s*\)?|[a-z]{1,5})"
@@ -30,6 +32,8 @@ _ZONE = (
 _PATTERNS = tuple(
     re.compile(pattern, re.IGNORECASE)
     for pattern in (
+        # 2002-12-31T19:20:30+01:00, 2002-12-31T192030+0100, 20021231T1920Z, 20021231
+        rf"(?P<y>\d{{4}})(-?)(?P<m>\d{{2}})\2(?P<d>\d{{2}})(?:t{_ISO_TIME})?\s*{_ZONE}?",
         # 28/11/2026 07:30, Thứ bảy, 10/05/2025 - 07:45, 28-11-2026, 10.05.2025, 07:45 GMT+7
         rf"(?:{_WEEKDAY})?(?P<d>\d{{1,2}})[/.-](?P<m>\d{{1,2}})[/.-](?P<y>\d{{4}})"
         rf"(?:\s*[-,]?\s*{_TIME})?\s*{_ZONE}?",
@@ -44,11 +48,16 @@ _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct n
 _NAMED_ZONES = {
     "z": 0, "ut": 0, "utc": 0, "gmt": 0, "ict": 7,
     "est": -5, "edt": -4, "cst": -6, "cdt": -5, "mst": -7, "mdt": -6, "pst": -8, "pdt": -7,
+    # RFC 822's military zones had their signs published backwards; RFC 1123 5.2.14 and
+    # RFC 2822 4.3 say they carry no information and read as -0000.
+    **dict.fromkeys("abcdefghiklmnopqrstuvwxy", 0),
 }  # fmt: skip
+# An ISO 8601 date with a time we could not read: feedparser would return its midnight.
+_ISO_WITH_TIME = re.compile(r"\d{4}-?\d{2}-?\d{2}t", re.IGNORECASE)
 _OFFSET = re.compile(r"(?:gmt|utc|ut)?([+-])(\d{1,2})(?::?(\d{2}))?")
 # Does a zone follow the time (or end an ISO basic date)? If not, feedparser's UTC was a guess.
 _HAS_ZONE = re.compile(
-    r"\d(?::\d\d)+(?:[.,]\d+)?\s*(?:z\b|[+-]\d{2}:?\d{2}|\(?\s*(?:gmt|utc|ut)\b|[a-z]{2,5}\b)|\dz$",
+    r"\d(?::\d\d)+(?:[.,]\d+)?\s*(?:z\b|[+-]\d{2}:?\d{2}|\(?\s*(?:gmt|utc|ut)\b|[a-z]{1,5}\b)|\dz$",
     re.IGNORECASE,
 )
 
@@ -77,6 +86,8 @@ def parse_date(
         if zone is None:
             break  # a zone name we do not know; feedparser might
         return _from_match(match, zone)
+    if _ISO_WITH_TIME.match(text):
+        return None  # read wrong is worse than not read: the entry is dated when first seen
     return _from_feedparser(fallback, text, tz)
 
 

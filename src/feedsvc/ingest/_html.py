@@ -16,6 +16,7 @@ import re
 import unicodedata
 
 import nh3
+from feedparser.mixin import _FeedParserMixin
 
 from feedsvc._text import clean_line, clean_text, remove_invalid_chars
 
@@ -43,14 +44,15 @@ _BLOCK_START = re.compile(
     r"<(/?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|tr|td|th|table|figure|figcaption|pre|dd|dt)\b)",
     re.IGNORECASE,
 )
-_MARKUP = re.compile(r"<[a-zA-Z/!?]")
 # Tag first, attribute second: each scan is bounded, so hostile markup stays linear.
 _IMG_TAG = re.compile(r"<img\b([^>]{0,2000})", re.IGNORECASE)
 _SRC = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _IMG_TAGS_TRIED = 20
-_TO_TEXT = nh3.Cleaner(
-    tags=set(), clean_content_tags=set(_DROP_WITH_CONTENT), attributes={}, link_rel=None
-)
+# Read as text, only what a browser never shows goes with its content: code, inert
+# templates, and the elements whose content HTML reads as raw text. A title's
+# "safe<object> description" reads "safe description", as in feedparser.
+_HIDDEN = frozenset({"script", "style", "template", "iframe", "noembed", "noframes"})
+_TO_TEXT = nh3.Cleaner(tags=set(), clean_content_tags=set(_HIDDEN), attributes={}, link_rel=None)
 
 
 def sanitize_html(fragment: str, base: str | None) -> str:
@@ -74,9 +76,25 @@ def html_to_text(fragment: str) -> str:
     return clean_line(html.unescape(_TO_TEXT.clean(clean_text(spaced))))
 
 
-def has_markup(text: str) -> bool:
-    """Tell whether ``text`` contains something a browser would take for a tag."""
-    return _MARKUP.search(text) is not None
+def looks_like_html(text: str) -> bool:
+    """Tell whether feedparser would call ``text`` HTML, had it been an RSS title.
+
+    Its rule: a closing tag or an entity reference, every tag a harmless one
+    and every entity a known one. Fields feedparser gives no type (authors,
+    categories) are read by the same rule as titles.
+    """
+    return bool(_FeedParserMixin.looks_like_html(text))
+
+
+def cut_between_tags(fragment: str, limit: int) -> str:
+    """Return ``fragment`` cut to at most ``limit`` characters, before a tag if it must be cut.
+
+    The sanitizer closes whatever the cut leaves open.
+    """
+    if len(fragment) <= limit:
+        return fragment
+    cut = fragment.rfind("<", 0, limit + 1)
+    return fragment[: cut if cut > 0 else limit]
 
 
 def plain_to_html(text: str) -> str:

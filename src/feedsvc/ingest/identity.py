@@ -48,17 +48,35 @@ def normalize_link(url: str) -> str:
     )
 
 
-def entry_identity(guid: str | None, link: str | None, title: str, content: str) -> str:
+def entry_identity(
+    guid: str | None,
+    link: str | None,
+    title: str,
+    content: str,
+    *,
+    summary: str = "",
+    author: str | None = None,
+    categories: Sequence[str] = (),
+    enclosures: Sequence[Enclosure] = (),
+) -> str:
     """Return the identity of an entry: guid, else normalized link, else a fingerprint.
 
-    All arguments are expected cleaned (NFC, trimmed), as the parser produces them.
+    The fingerprint covers every field a reader sees, so two items that differ
+    only in their author or their enclosure (the same bulletin read by two
+    people, or in two files) stay two entries. ``summary`` is given only when
+    it is a field of its own, not text taken from ``content``. All arguments are
+    expected cleaned (NFC, trimmed), as the parser produces them.
     """
     if guid:
         return guid
     if link:
         return normalize_link(link)
-    digest = hashlib.sha256(f"{title}\n{content}".encode()).hexdigest()
-    return FINGERPRINT_PREFIX + digest
+    text = f"{title}\n{content}"
+    if summary or author or categories or enclosures:
+        # Appended only when present: an entry with nothing beyond title and content
+        # keeps the fingerprint it was stored under before these fields counted.
+        text += "\n" + _serialize([summary, author, list(categories), _enclosures(enclosures)])
+    return FINGERPRINT_PREFIX + hashlib.sha256(text.encode()).hexdigest()
 
 
 def content_hash(
@@ -76,17 +94,17 @@ def content_hash(
     The fields are serialized as one JSON array, so no two different entries
     can collide by moving text from one field to the next.
     """
-    fields = [
-        title,
-        link,
-        summary,
-        content,
-        author,
-        list(categories),
-        [[e.url, e.type, e.length] for e in enclosures],
-    ]
-    encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    fields = [title, link, summary, content, author, list(categories), _enclosures(enclosures)]
+    return hashlib.sha256(_serialize(fields).encode()).hexdigest()
+
+
+def _serialize(fields: Sequence[object]) -> str:
+    """One JSON array: no two different entries collide by moving text between fields."""
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def _enclosures(enclosures: Sequence[Enclosure]) -> list[list[object]]:
+    return [[e.url, e.type, e.length] for e in enclosures]
 
 
 def _normalize_netloc(netloc: str, scheme: str) -> str:

@@ -1,9 +1,12 @@
 """Parse: a fetched body becomes a ``ParsedFeed`` of clean, safe, identified entries.
 
 ``parse_feed`` is pure (no I/O, no clock, picklable arguments) so the poller can
-run it in a process pool. feedparser does the XML; everything it hands back is
-then cleaned (NFC, no control characters, one-line titles), sanitized (nh3),
-made absolute, dated in the source's time zone and identified.
+run it in a process pool. The body is first decoded as feedparser decodes it,
+refused if it declares XML entities, and cut to its first ``max_entries``
+entries (``ingest._xml``). feedparser does the XML; everything it hands back is
+then read as a reader sees it (``ingest._fields``: NFC, one-line text, plain
+text kept as written), sanitized (nh3), made absolute, dated in the source's
+time zone and identified.
 
 feedparser is called with its sanitizer and relative-URI resolver switched off:
 both re-serialize every HTML fragment through its pure-Python SGML parser, and
@@ -16,32 +19,24 @@ import html
 import io
 import re
 import xml.sax
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
 
-from feedsvc._text import clean_line, clean_text, shorten
+from feedsvc._text import clean_line, shorten
 from feedsvc.errors import ParseError
-from feedsvc.ingest import _dates, _html
+from feedsvc.ingest import _dates, _fields, _xml
+from feedsvc.ingest._fields import get as _get
 from feedsvc.ingest.identity import content_hash, entry_identity
-from feedsvc.model import Enclosure, ParsedEntry, ParsedFeed
+from feedsvc.model import ParsedEntry, ParsedFeed
 
 SUMMARY_LIMIT = 500
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # feedparser's names for the RSS versions whose <guid> is a permalink by default
 _RSS2_VERSIONS = frozenset({"rss091n", "rss091u", "rss092", "rss093", "rss094", "rss20", "rss"})
-# "<!ENTITY" as it appears in every encoding feedparser can detect, so a UTF-16
-# or EBCDIC body cannot smuggle a declaration past a bytes search.
-_ENTITY_DECLARATIONS = tuple(
-    word.encode(codec)
-    for word in ("<!ENTITY", "<!entity")
-    for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
-)
 _HTML_PAGE = re.compile(rb"<(?:!doctype\s+html|html)[\s>]", re.IGNORECASE)
 # feedparser does not expose isPermaLink="false"; it only keeps such a guid out of `link`.
 # The tag is found first and its attributes checked second, so every scan is bounded.
@@ -61,7 +56,13 @@ class _Source:
 
 
 def parse_feed(
-    body: bytes, *, url: str, headers: Mapping[str, str], timezone: str, now: datetime
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    timezone: str,
+    now: datetime,
+    max_entries: int | None = None,
 ) -> ParsedFeed:
     """Parse a fetched feed body into clean, sanitized, identified entries.
 
@@ -72,65 +73,71 @@ def parse_feed(
         headers: the response headers (Content-Type, Content-Language are used).
         timezone: the source's IANA zone, for dates that name none.
         now: the poll time (aware); dates more than a day after it are flagged.
+        max_entries: keep only the first this many entries in document order
+            (feeds list the newest first); None keeps all.
 
     Returns:
-        The feed; ``warning`` is set when the XML was malformed but readable.
+        The feed; ``warning`` is set when the XML was malformed but readable
+        or entries were left out (``left_out`` says how many).
 
     Raises:
         ParseError: an empty body, a body with XML entity declarations, or one
             that is not a feed; the message is one line for the operator.
     """
-    _refuse_unreadable(body)
-    result = _run_feedparser(body, url, headers)
-    _require_feed(result, body, headers)
+    if not body or body.isspace():
+        raise ParseError("empty body: the server sent no feed")
+    decoded = _xml.decode(body, headers)
+    _xml.refuse_entity_declarations(decoded.data)
+    cut = (
+        _xml.first_entries(decoded.data, max_entries) if max_entries else _xml.Cut(decoded.data, 0)
+    )
+    result = _run_feedparser(cut.data, url, headers)
+    _require_feed(result, cut.data, headers)
     source = _Source(
         url=url,
         tz=ZoneInfo(timezone),
         now=now if now.tzinfo else now.replace(tzinfo=UTC),
         rss2_guids=str(_get(result, "version", "")) in _RSS2_VERSIONS,
-        non_permalinks=_non_permalink_guids(body),
+        non_permalinks=_non_permalink_guids(cut.data),
     )
+    problems = (_warning(result, decoded.problem), _left_out(cut.left_out, max_entries))
     return ParsedFeed(
-        title=_plain_text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
-        link=_absolute(_alternate_link(result.feed), url),
+        title=_fields.text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
+        link=_fields.absolute(_alternate_link(result.feed), url),
         entries=_unique(_parse_entry(entry, source) for entry in result.entries),
         language=clean_line(_get(result.feed, "language") or "") or None,
-        warning=_warning(result),
+        warning="; ".join(filter(None, problems)) or None,
+        left_out=cut.left_out,
     )
 
 
-def _refuse_unreadable(body: bytes) -> None:
-    """Reject what must never reach feedparser: nothing, and entity declarations.
+def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:
+    """Run feedparser on the decoded bytes, never on a string it could take for a path or URL.
 
-    Any ``<!ENTITY`` is refused, not just recursive ones: feeds have no use for
-    them, and telling a bomb from a harmless declaration means expanding it.
+    ``data`` is already UTF-8 (``_xml.decode``); the Content-Type keeps its media
+    type and says so, or feedparser would decode it again by the server's charset.
     """
-    if not body or body.isspace():
-        raise ParseError("empty body: the server sent no feed")
-    if any(needle in body for needle in _ENTITY_DECLARATIONS):
-        raise ParseError("refused: XML entity declarations (possible entity-expansion bomb)")
-
-
-def _run_feedparser(body: bytes, url: str, headers: Mapping[str, str]) -> Any:
-    """Run feedparser on the bytes, never on a string it could take for a path or URL."""
     lowered = {key.lower(): value for key, value in headers.items()}
-    response_headers = {"content-location": url}  # the base for relative URIs
-    for key in ("content-type", "content-language"):
-        if key in lowered:
-            response_headers[key] = lowered[key]
+    media_type = lowered.get("content-type", "").partition(";")[0].strip() or "application/xml"
+    response_headers = {
+        "content-location": url,  # the base for relative URIs
+        "content-type": f"{media_type}; charset=utf-8",
+    }
+    if "content-language" in lowered:
+        response_headers["content-language"] = lowered["content-language"]
     return feedparser.parse(
-        io.BytesIO(body),
+        io.BytesIO(data),
         response_headers=response_headers,
         resolve_relative_uris=False,
         sanitize_html=False,
     )
 
 
-def _require_feed(result: Any, body: bytes, headers: Mapping[str, str]) -> None:
+def _require_feed(result: Any, data: bytes, headers: Mapping[str, str]) -> None:
     if _get(result, "version") or result.entries:
         return
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    if "html" in content_type.lower() or _HTML_PAGE.search(body[:4096]):
+    if "html" in content_type.lower() or _HTML_PAGE.search(data[:4096]):
         raise ParseError(f"not a feed: got an HTML page ({content_type or 'no Content-Type'})")
     problem = _describe(_get(result, "bozo_exception"))
     raise ParseError(
@@ -138,19 +145,30 @@ def _require_feed(result: Any, body: bytes, headers: Mapping[str, str]) -> None:
     )
 
 
-def _warning(result: Any) -> str | None:
+def _warning(result: Any, decoding_problem: Exception | None) -> str | None:
     """Describe a recoverable problem, ignoring feedparser's notes about HTTP headers.
 
     feedparser sets ``bozo`` for a missing or non-XML Content-Type and for every
     ``text/xml`` without charset (RFC 3023 says us-ascii); those are the server's
-    habits, not a broken feed, and would mark most healthy sources.
+    habits, not a broken feed, and would mark most healthy sources. A problem
+    of the XML wins over one of the decoding, as in feedparser.
     """
-    exc = _get(result, "bozo_exception")
-    if exc is None or isinstance(exc, feedparser.NonXMLContentType):
+    for exc in (_get(result, "bozo_exception"), decoding_problem):
+        if exc is not None and not _is_header_note(exc):
+            return _describe(exc)
+    return None
+
+
+def _is_header_note(exc: object) -> bool:
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return True
+    return isinstance(exc, feedparser.CharacterEncodingOverride) and "as us-ascii" in str(exc)
+
+
+def _left_out(count: int, limit: int | None) -> str | None:
+    if not count:
         return None
-    if isinstance(exc, feedparser.CharacterEncodingOverride) and "as us-ascii" in str(exc):
-        return None
-    return _describe(exc)
+    return f"{count} entries left out: fetch.max_entries is {limit} (the first {limit} were kept)"
 
 
 def _describe(exc: object) -> str | None:
@@ -174,16 +192,15 @@ def _non_permalink_guids(body: bytes) -> frozenset[str]:
 
 def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
     base = _entry_base(entry, source.url)
-    title = _plain_text(_get(entry, "title_detail"), _get(entry, "title"))
-    link = _absolute(_get(entry, "link"), base)
+    title = _fields.text(_get(entry, "title_detail"), _get(entry, "title"))
+    link = _fields.absolute(_get(entry, "link"), base)
     guid = clean_line(_get(entry, "id") or "") or None
-    raw_content, content = _content(entry, base)
-    # Decoded text can spell a tag again ("&lt;script&gt;"); readers take RSS
-    # descriptions for HTML, so the teaser goes through _line once more.
-    summary = shorten(_line(_summary_text(entry) or _html.html_to_text(content)), SUMMARY_LIMIT)
-    author = _author(entry)
-    categories = _categories(entry)
-    enclosures = _enclosures(entry, base)
+    raw_content, content = _fields.content(entry, base)
+    own_summary = _fields.summary_text(entry)
+    summary = shorten(own_summary or _fields.content_text(content), SUMMARY_LIMIT)
+    author = _fields.author(entry)
+    categories = _fields.categories(entry)
+    enclosures = _fields.enclosures(entry, base)
     published, date_flag = _dates.choose_published(
         [
             (_get(entry, "published"), _get(entry, "published_parsed")),
@@ -193,7 +210,16 @@ def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
         source.now,
     )
     return ParsedEntry(
-        identity=entry_identity(guid, link, title, raw_content),
+        identity=entry_identity(
+            guid,
+            link,
+            title,
+            raw_content,
+            summary=summary if own_summary and _get(entry, "content") else "",  # not a copy
+            author=author,
+            categories=categories,
+            enclosures=enclosures,
+        ),
         title=title,
         link=link,
         guid=guid,
@@ -206,7 +232,7 @@ def _parse_entry(entry: Any, source: _Source) -> ParsedEntry:
         updated=_updated(entry, source),
         date_flag=date_flag,
         enclosures=enclosures,
-        image=_image(entry, base, content),
+        image=_fields.image(entry, base, content),
         content_hash=content_hash(
             title=title,
             link=link,
@@ -231,104 +257,13 @@ def _entry_base(entry: Any, feed_url: str) -> str:
     return feed_url
 
 
-def _plain_text(detail: Any, value: Any) -> str:
-    """Return a title-like field as one line of plain text, whatever its declared type."""
-    text = str(_get(detail, "value", value) or "")
-    if detail and _get(detail, "type") in _HTML_TYPES:
-        return _html.html_to_text(text)
-    return _line(text)
-
-
-def _line(text: str) -> str:
-    """Return ``text`` as one clean line, with anything tag-like stripped as HTML.
-
-    Fields declared plain text still arrive holding ``<script>`` (hostile-markup.rss):
-    feedparser only calls a field HTML when every tag in it is harmless. Titles,
-    authors and categories reach mail subjects and templates, so tags go.
-    """
-    return _html.html_to_text(text) if _html.has_markup(text) else clean_line(text)
-
-
-def _content(entry: Any, base: str) -> tuple[str, str]:
-    """Return the richest body of the entry, raw (NFC) and sanitized.
-
-    Prefers HTML over plain text and then the longest: content:encoded or Atom
-    content over the description/summary, which feeds often cut short.
-    """
-    details = list(_get(entry, "content") or ()) or [_get(entry, "summary_detail") or {}]
-    best = max(details, key=lambda d: (_get(d, "type") in _HTML_TYPES, len(_get(d, "value") or "")))
-    value = str(_get(best, "value") or "")
-    if _get(best, "type") not in _HTML_TYPES:
-        value = _html.plain_to_html(value)
-    return clean_text(value), _html.sanitize_html(value, _get(best, "base") or base)
-
-
-def _summary_text(entry: Any) -> str:
-    detail = _get(entry, "summary_detail")
-    if not detail:
-        return ""
-    return _plain_text(detail, None)
-
-
-def _author(entry: Any) -> str | None:
-    detail = _get(entry, "author_detail") or {}
-    name = _line(str(_get(detail, "name") or _get(entry, "author") or ""))
-    match = re.fullmatch(r"\S+@\S+\s*\((.+)\)", name)  # RSS <author>: "email (Name)"
-    return (match.group(1).strip() if match else name) or None
-
-
-def _categories(entry: Any) -> tuple[str, ...]:
-    """Return the entry's own category terms, cleaned, without repeats, in feed order."""
-    seen: dict[str, str] = {}
-    for tag in _get(entry, "tags") or ():
-        term = _line(str(_get(tag, "term") or _get(tag, "label") or ""))
-        if term:
-            seen.setdefault(term.casefold(), term)
-    return tuple(seen.values())
-
-
-def _enclosures(entry: Any, base: str) -> tuple[Enclosure, ...]:
-    found: dict[str, Enclosure] = {}
-    for link in _get(entry, "links") or ():
-        url = _absolute(_get(link, "href"), base) if _get(link, "rel") == "enclosure" else None
-        if url:
-            length = str(_get(link, "length") or "").strip()
-            found.setdefault(
-                url,
-                Enclosure(
-                    url=url,
-                    type=clean_line(str(_get(link, "type") or "")),
-                    length=int(length) if length.isdigit() and len(length) < 19 else None,
-                ),
-            )
-    return tuple(found.values())
-
-
-def _image(entry: Any, base: str, content: str) -> str | None:
-    """Return the entry's picture as an absolute http(s) URL, or None."""
-    return next(filter(None, (_absolute(c, base) for c in _image_candidates(entry, content))), None)
-
-
-def _image_candidates(entry: Any, content: str) -> Iterator[str | None]:
-    """Yield picture URLs, best first: media thumbnail, media image, enclosure, first <img>."""
-    yield from (_get(t, "url") for t in _get(entry, "media_thumbnail") or ())
-    for media in _get(entry, "media_content") or ():
-        if _get(media, "medium") == "image" or str(_get(media, "type", "")).startswith("image/"):
-            yield _get(media, "url")
-    for link in _get(entry, "links") or ():
-        if _get(link, "rel") == "enclosure" and str(_get(link, "type", "")).startswith("image/"):
-            yield _get(link, "href")
-    yield _html.first_image(content)  # already absolute: nh3 resolved it
-    yield _html.first_image(str(_get(_get(entry, "summary_detail"), "value") or ""))
-
-
 def _is_permalink(guid: str | None, source: _Source) -> bool:
     """Tell whether the guid is the article's URL (RSS 2.0: unless isPermaLink="false").
 
     feedparser's ``guidislink`` means something else: that it *copied* the guid
     into ``link`` because the item had no ``<link>`` before it.
     """
-    if not guid or not source.rss2_guids or _absolute(guid, None) != guid:
+    if not guid or not source.rss2_guids or _fields.absolute(guid, None) != guid:
         return False
     return guid not in source.non_permalinks
 
@@ -348,31 +283,9 @@ def _alternate_link(feed: Any) -> str | None:
     return None
 
 
-def _absolute(href: Any, base: str | None) -> str | None:
-    """Return ``href`` resolved against ``base`` if the result is an http(s) URL."""
-    href = clean_line(str(href or ""))
-    if not href:
-        return None
-    try:
-        url = urljoin(base, href) if base else href
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
-
-
 def _unique(entries: Iterable[ParsedEntry]) -> tuple[ParsedEntry, ...]:
     """Keep the first of entries that share an identity: the store keys on it."""
     seen: dict[str, ParsedEntry] = {}
     for entry in entries:
         seen.setdefault(entry.identity, entry)
     return tuple(seen.values())
-
-
-def _get(record: Any, key: str, default: Any = None) -> Any:
-    """Read a feedparser field as stored.
-
-    ``FeedParserDict.get`` aliases keys: a missing ``updated`` returns ``published``
-    (with a DeprecationWarning), ``url`` returns ``href``, and so on.
-    """
-    return dict.get(record, key, default) if isinstance(record, dict) else default

@@ -142,6 +142,7 @@ VI: dict[str, str] = {
     "Failed": "Thất bại",
     "Unknown outcome": "Không rõ kết quả",
     "Nothing new": "Không có tin mới",
+    "Bounced later": "Bị trả lại sau khi gửi",
     # email: digest (newsletter/render.py, templates/email/)
     "{n} new story": "{n} tin mới",
     "{n} new stories": "{n} tin mới",

@@ -26,6 +26,9 @@ metric                                     type       labels and meaning
                                                       stored (one per category and format)
 ``feedsvc_deliveries_total``               counter    ``state``: sent, failed, unknown, empty, and
                                                       retry (put back to pending after a 4xx)
+``feedsvc_bounce_reports_total``           counter    ``outcome``: what a delivery report read later
+                                                      did (bounced, unsubscribed, unmatched…;
+                                                      already_processed: read before)
 ``feedsvc_smtp_send_duration_seconds``     histogram  one message's SMTP conversation, from
                                                       connecting (when a connection is opened)
                                                       to the reply to its data; not the wait for
@@ -76,6 +79,12 @@ _DELIVERIES = Counter(
     ["state"],
     registry=REGISTRY,
 )
+_REPORTS = Counter(
+    "feedsvc_bounce_reports",
+    "Delivery reports (bounces, complaints) processed, by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 FEEDS_REGENERATED = Counter(
     "feedsvc_feeds_regenerated",
     "Feed documents regenerated with new content.",
@@ -119,6 +128,11 @@ def count_delivery(state: str) -> None:
     """Count one delivery attempt by the state it left the row in (``retry``: pending again)."""
     child = _DELIVERIES_BY_STATE.get(state) or _DELIVERIES.labels(state=state)
     child.inc()
+
+
+def count_report(outcome: str) -> None:
+    """Count one delivery report read from the bounce mailbox or a file."""
+    _REPORTS.labels(outcome=outcome).inc()
 
 
 # -- the scheduler flag ----------------------------------------------------------------

@@ -26,12 +26,13 @@ from starlette.applications import Starlette
 from feedsvc import config as config_module
 from feedsvc import metrics
 from feedsvc.config import Config
-from feedsvc.errors import ConfigError
+from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.ingest.poll import Poller
 from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
 from feedsvc.newsletter.mail import create_mailer
+from feedsvc.newsletter.reports import read_mailbox
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
@@ -221,6 +222,10 @@ class Service:
             id="retention",
             **common,
         )
+        if self.config.mail.bounces is not None:
+            every = self.config.mail.bounces.every.total_seconds()
+            add(self._once, "interval", args=["bounces", self._bounces], seconds=every,
+                id="bounces", **common)  # fmt: skip
         for name, cron in self.config.newsletter.schedules.items():
             trigger = CronTrigger.from_crontab(cron, timezone=self.config.site.timezone)
             add(
@@ -260,6 +265,15 @@ class Service:
     async def _deliveries(self) -> None:
         """Retries that fell due, and deliveries a dead process left behind."""
         await self.deliverer.send()
+
+    async def _bounces(self) -> None:
+        """Reports that came back to ``mail.bounces.mailbox`` since the last visit."""
+        if self.config.mail.bounces is None:
+            return  # removed by a reload
+        try:
+            await asyncio.to_thread(read_mailbox, self.config, self.store)
+        except FeedsvcError as exc:  # an unreachable mailbox is the operator's, not a bug
+            log.error("bounce mailbox", extra={"fields": {"error": str(exc)}})
 
     async def _retention(self) -> None:
         cutoff = utcnow() - timedelta(days=self.config.retention.days)

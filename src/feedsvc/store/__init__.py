@@ -2,7 +2,7 @@
 
 ``Store.open(url)`` gives one object per process with a repository per table
 group (``store.sources``, ``store.entries``, ``store.categories``,
-``store.documents``, ``store.settings``); each method is one transaction.
+``store.documents``, ``store.settings``, ``store.bounces``…); each method is one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
+from feedsvc.store.bounces import BounceStore
 from feedsvc.store.categories import CategoryStore
 from feedsvc.store.deliveries import DeliveryStore
 from feedsvc.store.documents import DocumentStore, SettingStore
@@ -31,6 +32,7 @@ class Store:
         self.subscribers = SubscriberStore(engine)
         self.deliveries = DeliveryStore(engine)
         self.editions = EditionStore(engine)
+        self.bounces = BounceStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -65,6 +65,7 @@ DELIVERY_STATE_LABELS = {
     DeliveryState.FAILED: "Failed",
     DeliveryState.UNKNOWN: "Unknown outcome",
     DeliveryState.EMPTY: "Nothing new",
+    DeliveryState.BOUNCED: "Bounced later",
 }
 
 

@@ -386,3 +386,45 @@ class ReportRecord:
     matched_by: str | None = None  # "verp" | "message_id"
     detail: str | None = None
     raw: bytes | None = None  # kept when it matched nothing
+
+
+class NoticeKind(StrEnum):
+    """The two emails an incident may send."""
+
+    OPENED = "opened"  # the problem became worth an alert
+    RECOVERED = "recovered"  # the source got better after that alert
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """A source's new problem; ``opened`` when it is worth an alert at once."""
+
+    source_id: str
+    kind: IncidentKind
+    since: datetime
+    error: str | None
+    opened: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """A watched failure has lasted ``alerts.after``: worth an alert now."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveIncident:
+    incident_id: int
+    recovered: bool  # False: removed from config.yaml, or replaced by another problem
+
+
+@dataclass(frozen=True, slots=True)
+class NoteIncident:
+    """The source's last error changed: the alert shows the newest."""
+
+    incident_id: int
+    error: str | None
+
+
+IncidentChange = NewIncident | OpenIncident | ResolveIncident | NoteIncident

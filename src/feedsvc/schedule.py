@@ -30,6 +30,7 @@ from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.ingest.poll import Poller
 from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
+from feedsvc.newsletter.alerts import Alerter
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
 from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.reports import read_mailbox
@@ -43,6 +44,7 @@ log = logging.getLogger("feedsvc.service")
 
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
+ALERTS_TICK_SECONDS = 60  # incidents are also evaluated after every poll that polled
 RELOAD_CHECK_SECONDS = 2
 MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
 STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM
@@ -132,6 +134,7 @@ class Service:
         serving = asyncio.create_task(server.serve())
         self.mailer = create_mailer(self.config)
         self.deliverer = self._deliverer(self.config)
+        self.alerter = Alerter(self.config, self.store, self.mailer, owner=self.owner)
         self.poller = await self._start_poller(self.config)
         self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
         self._add_jobs()
@@ -222,6 +225,8 @@ class Service:
             id="retention",
             **common,
         )
+        add(self._once, "interval", args=["alerts", self._alerts], seconds=ALERTS_TICK_SECONDS,
+            id="alerts", **common)  # fmt: skip
         if self.config.mail.bounces is not None:
             every = self.config.mail.bounces.every.total_seconds()
             add(self._once, "interval", args=["bounces", self._bounces], seconds=every,
@@ -252,6 +257,8 @@ class Service:
 
     async def _poll(self) -> None:
         results = await self.poller.poll(due_only=True)
+        if results:  # a source may have failed or recovered: see to its incident now
+            self._spawn(self._once("alerts", self._alerts))
         if any(result.entry_ids for result in results):  # most ticks store nothing
             changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
             await self.publisher.announce(changed)
@@ -265,6 +272,9 @@ class Service:
     async def _deliveries(self) -> None:
         """Retries that fell due, and deliveries a dead process left behind."""
         await self.deliverer.send()
+
+    async def _alerts(self) -> None:
+        await self.alerter.evaluate()
 
     async def _bounces(self) -> None:
         """Reports that came back to ``mail.bounces.mailbox`` since the last visit."""
@@ -324,6 +334,7 @@ class Service:
         self.poller = poller
         self.config = config
         self.deliverer = self._deliverer(config)
+        self.alerter = Alerter(config, self.store, self.mailer, owner=self.owner)
         self.publisher = Publisher(config, self.store)
         self.site.use(config)
         for job in self.scheduler.get_jobs():

@@ -17,6 +17,7 @@ from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
+from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
 
@@ -33,6 +34,7 @@ class Store:
         self.deliveries = DeliveryStore(engine)
         self.editions = EditionStore(engine)
         self.bounces = BounceStore(engine)
+        self.incidents = IncidentStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -29,7 +29,7 @@ from jinja2 import Environment, PackageLoader, Template
 
 from feedsvc import i18n
 from feedsvc.config import Config
-from feedsvc.ingest.alerts import HISTORY, Policy, decide
+from feedsvc.ingest.alerts import HISTORY, Policy, decide, notice_due
 from feedsvc.lease import process_owner
 from feedsvc.model import (
     Incident,
@@ -125,9 +125,12 @@ class Alerter:
         """Send each notice owed that this process can claim."""
         if not self.config.alerts.to:
             return 0  # incidents are still recorded (/status, /metrics)
-        due = await asyncio.to_thread(self.store.incidents.due_notices, self.clock())
+        candidates = await asyncio.to_thread(self.store.incidents.due_notices, self.clock())
         sent = 0
-        for incident, kind in due:
+        for incident in candidates:
+            kind = notice_due(incident)
+            if kind is None:
+                continue
             claimed = await asyncio.to_thread(
                 self.store.incidents.claim_notice,
                 incident.id,

@@ -109,8 +109,9 @@ class IncidentStore:
             for change in changes:
                 _apply(conn, change, now)
 
-    def due_notices(self, now: datetime) -> list[tuple[Incident, NoticeKind]]:
-        """Incidents owing an email that no live claim is sending."""
+    def due_notices(self, now: datetime) -> list[Incident]:
+        """Incidents that may owe an email (``ingest.alerts.notice_due`` says which) and that
+        no live claim is sending."""
         opened = and_(
             incidents.c.opened_at.is_not(None),
             incidents.c.notified_at.is_(None),
@@ -127,11 +128,7 @@ class IncidentStore:
             .order_by(incidents.c.id)
         )
         with reading(self._engine) as conn:
-            rows = [to_incident(row) for row in conn.execute(query)]
-        return [
-            (incident, NoticeKind.OPENED if incident.notified_at is None else NoticeKind.RECOVERED)
-            for incident in rows
-        ]
+            return [to_incident(row) for row in conn.execute(query)]
 
     def claim_notice(
         self, incident_id: int, kind: NoticeKind, owner: str, now: datetime, lease: timedelta

@@ -189,12 +189,14 @@ async def test_a_source_quiet_against_its_own_rhythm_alerts_once(
     for n in range(6):
         publish(store, "tuan", T0 - timedelta(days=7 * (5 - n)), n)
     clock = Clock(T0)
-    alerter = Alerter(
-        config, store, OutboxMailer(config.outbox_path), clock=clock, quiet_every=timedelta(0)
-    )
+    outbox = OutboxMailer(config.outbox_path)
+    alerter = Alerter(config, store, outbox, clock=clock, quiet_every=timedelta(0))
 
     async def at(days: float) -> int:
+        """Both sources polled fine at that time, and the alerts evaluated."""
         clock.now = T0 + timedelta(days=days)
+        for source_id in ("xa-hoi", "tuan"):
+            store.sources.record(source_id, {"last_polled_at": clock.now})
         return await alerter.evaluate()
 
     assert [await at(d) for d in (0.5, 1, 1.9)] == [0, 0, 0]
@@ -215,7 +217,6 @@ async def test_a_source_quiet_against_its_own_rhythm_alerts_once(
 
 WORKER = """
 import asyncio, sys, time
-from datetime import timedelta
 from feedsvc import config
 from feedsvc.newsletter.alerts import Alerter
 from feedsvc.newsletter.mail import create_mailer
@@ -226,7 +227,7 @@ store = Store.open(settings.database_url, upgrade=False)
 
 async def main():
     mailer = create_mailer(settings)
-    alerter = Alerter(settings, store, mailer, quiet_every=timedelta(0))
+    alerter = Alerter(settings, store, mailer)
     while time.time() < float(sys.argv[2]):
         await asyncio.sleep(0.001)
     for _ in range(int(sys.argv[3])):

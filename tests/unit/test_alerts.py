@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from feedsvc.ingest.alerts import Policy, decide, notice_due, quiet_after
+from feedsvc.ingest.alerts import Policy, decide, notice_due, quiet_after, silent
 from feedsvc.model import (
     Incident,
     IncidentKind,
@@ -90,6 +90,18 @@ def test_quiet_is_measured_against_the_sources_rhythm() -> None:
     assert decide([ok], [], {"xa-hoi": hourly(30, NOW - timedelta(days=1))}, POLICY, NOW) == []
 
 
+def test_a_source_not_polled_since_it_became_overdue_is_not_quiet() -> None:
+    """feedsvc itself was down for days: its sources look silent until polled again."""
+    last = NOW - timedelta(days=4)
+    before_the_outage = source(SourceStatus.OK, polled=last + HOUR)
+    history = {"xa-hoi": hourly(30, last)}
+    assert decide([before_the_outage], [], history, POLICY, NOW) == []
+    polled_since = source(SourceStatus.OK, polled=NOW - HOUR)
+    assert [c.kind for c in decide([polled_since], [], history, POLICY, NOW)] == [  # type: ignore[union-attr]
+        IncidentKind.QUIET
+    ]
+
+
 def test_quiet_stays_as_it_is_when_the_history_was_not_read() -> None:
     quiet = incident(IncidentKind.QUIET, NOW - timedelta(days=3), opened_at=NOW)
     assert decide([source(SourceStatus.OK)], [quiet], None, POLICY, NOW) == []
@@ -97,6 +109,16 @@ def test_quiet_stays_as_it_is_when_the_history_was_not_read() -> None:
     assert decide([source(SourceStatus.OK)], [failing], None, POLICY, NOW) == [
         ResolveIncident(7, recovered=True)
     ]
+
+
+def test_only_working_sources_silent_lately_need_their_history() -> None:
+    sources = [
+        replace(source(SourceStatus.OK), id="a"),
+        replace(source(SourceStatus.OK), id="b"),
+        replace(source(SourceStatus.ERROR), id="c"),
+        replace(source(SourceStatus.OK), id="d", active=False),
+    ]
+    assert silent(sources, {"b"}) == ["a"]
 
 
 def test_which_email_an_incident_owes() -> None:

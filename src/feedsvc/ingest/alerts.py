@@ -11,7 +11,8 @@ answered 410 Gone (retired)        ``retired``, opened at once: one alert, not o
 polls work, but nothing new for    ``quiet``, opened at once. The rhythm is the median gap
 far longer than its rhythm         between its new entries (their first-seen times, at
                                    most the last 30); "far longer" is ``quiet_factor``
-                                   times that, and at least ``quiet_min``
+                                   times that, and at least ``quiet_min``; and a poll
+                                   after that found nothing new (not an outage of ours)
 works, and has new entries again   resolved, recovered (a recovery email if its alert went)
 has another problem now            resolved (not recovered); the new one starts
 removed from config.yaml           resolved quietly
@@ -26,7 +27,7 @@ already failing when alerts were turned on counts from then).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,8 +78,9 @@ def decide(
     policy: Policy,
     now: datetime,
 ) -> list[IncidentChange]:
-    """What changes now. ``arrivals`` (each source's new-entry times, oldest first) may be
-    None when they were not read this time: quiet incidents then stay as they are."""
+    """What changes now. ``arrivals`` holds the new-entry times (oldest first) of the
+    sources :func:`silent` named (any other source published lately), or is None when
+    they were not read this time: quiet incidents then stay as they are."""
     unresolved = {incident.source_id: incident for incident in incidents}
     actions: list[IncidentChange] = []
     for source in sources:
@@ -107,9 +109,18 @@ def problem_of(
     if source.status in _FAILING:
         return Problem(IncidentKind.FAILING, polled, source.last_error)
     limit = quiet_after(arrivals, policy)
-    if limit is not None and now - arrivals[-1] > limit:
+    # Quiet only if a poll after the source became overdue found nothing new: after an
+    # outage of feedsvc itself, every source looks silent until it is polled again.
+    if limit is not None and now - arrivals[-1] > limit and polled >= arrivals[-1] + limit:
         return Problem(IncidentKind.QUIET, arrivals[-1])
     return None
+
+
+def silent(sources: Sequence[Source], published: Collection[str]) -> list[str]:
+    """The sources whose history the quiet check needs: polled fine, yet not among those
+    that ``published`` lately (within ``quiet_min``, the shortest quiet there is)."""
+    working = (s for s in sources if s.active and s.status is SourceStatus.OK)
+    return [source.id for source in working if source.id not in published]
 
 
 def quiet_after(arrivals: Sequence[datetime], policy: Policy) -> timedelta | None:

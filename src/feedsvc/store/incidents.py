@@ -61,12 +61,24 @@ class IncidentStore:
         with reading(self._engine) as conn:
             return [to_source(row) for row in conn.execute(select(sources))]
 
-    def arrivals(self, since: datetime, per_source: int) -> dict[str, list[datetime]]:
-        """Each source's newest ``per_source`` distinct first-seen times after ``since``
-        (backlog left out), oldest first: the history its rhythm is measured on."""
+    def published_since(self, since: datetime) -> set[str]:
+        """The sources with a new entry after ``since``: none of them is quiet.
+
+        Reads only the recent end of ``ix_entries_first_seen_at``, so the costly history
+        below is read for the few sources that have been silent that long.
+        """
+        query = select(entries.c.source_id).where(entries.c.first_seen_at > since).distinct()
+        with reading(self._engine) as conn:
+            return set(conn.execute(query).scalars())
+
+    def arrivals(self, source_ids: Sequence[str], per_source: int) -> dict[str, list[datetime]]:
+        """Each source's newest ``per_source`` distinct first-seen times (backlog left
+        out), oldest first: the history its rhythm is measured on."""
+        if not source_ids:
+            return {}
         seen = (
             select(entries.c.source_id, entries.c.first_seen_at)
-            .where(entries.c.backlog.is_(False), entries.c.first_seen_at > since)
+            .where(entries.c.backlog.is_(False), entries.c.source_id.in_(list(source_ids)))
             .distinct()
             .subquery()
         )

@@ -5,9 +5,10 @@ One user (a static passdb: any name, the given password) whose mail is a Maildir
 test writes into as a delivery agent would (``deliver``). TLS is required: plain
 logins are refused before STARTTLS (port ``port``) and ``imaps_port`` is TLS from
 the start, with a self-signed certificate for 127.0.0.1 (``cert`` is the CA to
-trust). Dovecot refuses to run its login processes as root, so as root it runs
-them as its own ``dovenull``/``dovecot`` users, which then own the mail; as any
-other user, everything runs as that user.
+trust); ``tls=False`` makes a server that offers no TLS at all, to be refused.
+Dovecot refuses to run its login processes as root, so as root it runs them as its
+own ``dovenull``/``dovecot`` users, which then own the mail; as any other user,
+everything runs as that user.
 
     with Dovecot(tmp_path) as server:
         server.deliver(b"...")
@@ -37,10 +38,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = required
-ssl_cert = <{cert}
-ssl_key = <{key}
-disable_plaintext_auth = yes
+{tls}
 auth_mechanisms = plain
 default_internal_user = {internal_user}
 default_internal_group = {internal_group}
@@ -80,8 +78,9 @@ def available() -> bool:
 class Dovecot:
     """Dovecot serving one Maildir; a context manager that stops it (its own pid only)."""
 
-    def __init__(self, password: str = "mật-khẩu-thư-dội") -> None:
+    def __init__(self, password: str = "mật-khẩu-thư-dội", *, tls: bool = True) -> None:
         self.password = password
+        self.tls = tls
         self.port = free_port()
         self.imaps_port = free_port()
         # Its own folder, readable by Dovecot's users (pytest's tmp_path is not).
@@ -110,8 +109,12 @@ class Dovecot:
         config.write_text(
             CONFIG.format(
                 root=self.root,
-                cert=self.cert,
-                key=self.key,
+                tls=(
+                    f"ssl = required\nssl_cert = <{self.cert}\nssl_key = <{self.key}\n"
+                    "disable_plaintext_auth = yes"
+                    if self.tls
+                    else "ssl = no\ndisable_plaintext_auth = no"
+                ),
                 password=self.password,
                 uid=self._owner[0],
                 gid=self._owner[1],
@@ -119,7 +122,7 @@ class Dovecot:
                 internal_group=internal_group,
                 login_user=login_user,
                 port=self.port,
-                imaps_port=self.imaps_port,
+                imaps_port=self.imaps_port if self.tls else 0,
             ),
             encoding="utf-8",
         )

@@ -272,14 +272,18 @@ def test_processes_reading_one_report_at_once_count_it_once(
 # --- through IMAP: Dovecot --------------------------------------------------------------
 
 
-@pytest.fixture
-def dovecot() -> Iterator[imapserver.Dovecot]:
+def require_dovecot() -> None:
     """Dovecot from Debian; skips without it, except under CI, where it fails."""
     if not imapserver.available():
         message = "dovecot is not installed: apt-get install -y dovecot-imapd (scripts/system-deps)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[imapserver.Dovecot]:
+    require_dovecot()
     with imapserver.Dovecot(PASSWORD) as server:
         yield server
 
@@ -382,4 +386,19 @@ def test_an_untrusted_certificate_is_one_line_and_no_password_sent(
     assert "\n" not in message
     assert PASSWORD not in message
     assert "Login: user=" not in dovecot.log()
+    assert morning.bounces.outcomes() == {}
+
+
+def test_a_server_without_tls_is_refused_before_the_password(
+    morning: Store, db_url: str, tmp_path: Path
+) -> None:
+    require_dovecot()
+    with imapserver.Dovecot(PASSWORD, tls=False) as plain:
+        plain.deliver((REPORTS / "gmail-nosuchuser.eml").read_bytes())
+        config = make_config(tmp_path, db_url, plain.url())
+        with pytest.raises(MailboxError) as caught:
+            read_mailbox(config, morning)
+        log = plain.log()
+    assert str(caught.value) == f"{plain.url()}: the server offers no STARTTLS; refusing to log in"
+    assert "Login: user=" not in log
     assert morning.bounces.outcomes() == {}

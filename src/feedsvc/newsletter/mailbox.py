@@ -91,8 +91,8 @@ class MaildirBox:
 
     def unread(self, limit: int) -> list[Letter]:
         new = self.path / "new"
-        if not new.is_dir():
-            raise MailboxError(f"{self.path}: not a Maildir (no new/ folder)")
+        if not new.is_dir() or not (self.path / "cur").is_dir():
+            raise MailboxError(f"{self.path}: not a Maildir (it needs new/ and cur/ folders)")
         names = sorted(name for name in os.listdir(new) if not name.startswith("."))
         letters = []
         for name in names[:limit]:
@@ -131,6 +131,7 @@ class ImapBox:
         self._timeout = settings.timeout.total_seconds()
         self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._conn: imaplib.IMAP4 | None = None
+        self._can_move = False
 
     def unread(self, limit: int) -> list[Letter]:
         with self._session("read") as conn:
@@ -153,7 +154,7 @@ class ImapBox:
 
     def _move(self, conn: imaplib.IMAP4, uid: str, folder: str) -> None:
         """MOVE (RFC 6851), else COPY, ``\\Deleted`` and EXPUNGE on older servers."""
-        if "MOVE" in _capabilities(conn):
+        if self._can_move:
             self._call("move", conn.uid("MOVE", uid, folder))
             return
         self._call("copy", conn.uid("COPY", uid, folder))
@@ -191,6 +192,7 @@ class ImapBox:
             self._check_keywords(conn)
             if self.move_to:
                 conn.create(_quoted(self.move_to))  # "already exists" is fine
+                self._can_move = "MOVE" in _capabilities(conn)
         except (imaplib.IMAP4.error, OSError) as exc:
             raise MailboxError(f"{self.where}: {_reason(exc)}") from exc
         return conn

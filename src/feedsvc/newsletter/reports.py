@@ -106,7 +106,8 @@ class ReportProcessor:
         """Parse, match and apply one report (any bytes: this never fails on content)."""
         report = parse_report(data, local_part=self.return_path.local)
         if self.store.bounces.seen(report.key):
-            return self._done(Processed(origin, report, Match(None, reason="seen"), None))
+            before = Match(None, reason="processed before")
+            return self._done(Processed(origin, report, before, None))
         match = self.match(report)
         effect = effect_of(report.kind, match)
         record = self._record(report, match, origin, data if effect is Effect.KEEP else None)

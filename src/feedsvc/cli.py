@@ -736,13 +736,12 @@ def bounces() -> None:
 @bounces.command("process")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @config_option
-@operator_errors
 def bounces_process(files: tuple[Path, ...], config_path: Path) -> None:
     """Read DSN (RFC 3464) and ARF (RFC 5965) reports from FILES; each counts once."""
     from feedsvc.newsletter.reports import ReportProcessor
 
     config = load_config(config_path)
-    with opened_store(config) as store:
+    with _one_line_errors(), opened_store(config) as store:
         processor = ReportProcessor.from_config(config, store)
         for path in files:
             try:
@@ -755,17 +754,25 @@ def bounces_process(files: tuple[Path, ...], config_path: Path) -> None:
 
 @bounces.command("fetch")
 @config_option
-@operator_errors
 def bounces_fetch(config_path: Path) -> None:
     """Read mail.bounces.mailbox once, as `feedsvc run` does every mail.bounces.every."""
     from feedsvc.newsletter.reports import read_mailbox
 
     config = load_config(config_path)
-    with opened_store(config) as store:
+    with _one_line_errors(), opened_store(config) as store:
         processed = read_mailbox(config, store)
     for item in processed:
         out.print(f"{item.origin}: {_report_line(item)}", markup=False)
     out.print(f"{len(processed)} reports read", markup=False)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """feedsvc's own errors (an unreachable mailbox, an unusable key) as one line, exit 1."""
+    try:
+        yield
+    except FeedsvcError as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
 
 
 def _report_line(processed: Any) -> str:

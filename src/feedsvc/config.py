@@ -157,7 +157,7 @@ class Dkim(_Model):
     private_key_file: Path
 
 
-def _check_mailbox(value: str) -> str:
+def _check_bounce_mailbox(value: str) -> str:
     """An ``imap://`` or ``imaps://`` URL naming user, host and folder, or a Maildir path."""
     if "://" not in value:
         return value
@@ -181,7 +181,7 @@ class Bounces(_Model):
     ``LOCAL+TOKEN@domain`` variants (VERP) reach this mailbox.
     """
 
-    mailbox: Annotated[str, AfterValidator(_check_mailbox)]
+    mailbox: Annotated[str, AfterValidator(_check_bounce_mailbox)]
     password_env: str | None = None
     every: Duration = timedelta(minutes=5)  # how often the mailbox is read
     address: str | None = None  # default: bounces@ the domain of newsletter.from

@@ -402,3 +402,21 @@ def test_a_server_without_tls_is_refused_before_the_password(
     assert str(caught.value) == f"{plain.url()}: the server offers no STARTTLS; refusing to log in"
     assert "Login: user=" not in log
     assert morning.bounces.outcomes() == {}
+
+
+def test_an_unreachable_mailbox_is_one_line_from_the_cli(
+    morning: Store, db_url: str, tmp_path: Path
+) -> None:
+    from tests._net import free_port
+
+    mailbox = f"imap://bounces@127.0.0.1:{free_port()}/INBOX"
+    config = make_config(tmp_path, db_url, mailbox)
+    done = subprocess.run(
+        [sys.executable, "-m", "feedsvc", "bounces", "fetch", "--config", str(config.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {mailbox}: ") and "refused" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -418,5 +418,6 @@ def test_an_unreachable_mailbox_is_one_line_from_the_cli(
         timeout=60,
     )
     assert done.returncode == 1
-    assert done.stderr.startswith(f"Error: {mailbox}: ") and "refused" in done.stderr
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"Error: {mailbox}: ")
+    assert "refused" in done.stderr
+    assert done.stderr.count("\n") == 1

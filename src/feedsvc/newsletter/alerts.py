@@ -46,7 +46,7 @@ from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.alerts")
 
-NOTICE_LEASE = timedelta(minutes=2)  # a claimer that died: another sends after this
+NOTICE_LEASE = timedelta(minutes=10)  # a claimer that died: another sends after this
 QUIET_EVERY = timedelta(minutes=10)  # how often the history of new entries is read
 
 _BABEL = {"vi": "vi", "en": "en_GB"}

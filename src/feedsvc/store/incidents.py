@@ -108,11 +108,6 @@ class IncidentStore:
         with reading(self._engine) as conn:
             return [to_incident(row) for row in conn.execute(query)]
 
-    def get(self, incident_id: int) -> Incident | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
-        return to_incident(row) if row else None
-
     def apply(self, changes: Sequence[IncidentChange], now: datetime) -> None:
         """Apply one evaluation's changes in one transaction, in order."""
         if not changes:
@@ -183,12 +178,6 @@ class IncidentStore:
         )
         with reading(self._engine) as conn:
             return {IncidentKind(kind): count for kind, count in conn.execute(query)}
-
-    def history(self, limit: int = 100) -> list[Incident]:
-        """The newest incidents, resolved ones included (for an operator's console)."""
-        query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
-        with reading(self._engine) as conn:
-            return [to_incident(row) for row in conn.execute(query)]
 
 
 def _unresolved(incident_id: int) -> Any:

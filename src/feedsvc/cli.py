@@ -866,3 +866,66 @@ async def _send_test(
         return await send_test(config, store, mailer, schedule, reader, utcnow(), domain)
     finally:
         await mailer.close()
+
+
+@main.group()
+def bounces() -> None:
+    """Delivery reports that come back after sending: bounces and complaints."""
+
+
+@bounces.command("process")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@config_option
+def bounces_process(files: tuple[Path, ...], config_path: Path) -> None:
+    """Read DSN (RFC 3464) and ARF (RFC 5965) reports from FILES; each counts once."""
+    from feedsvc.newsletter.reports import ReportProcessor
+
+    config = load_config(config_path)
+    with _one_line_errors(), opened_store(config) as store:
+        processor = ReportProcessor.from_config(config, store)
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise click.ClickException(f"{path}: {exc.strerror or exc}") from exc
+            processed = processor.process(data, f"file:{path.resolve()}")
+            out.print(f"{path}: {_report_line(processed)}", markup=False)
+
+
+@bounces.command("fetch")
+@config_option
+def bounces_fetch(config_path: Path) -> None:
+    """Read mail.bounces.mailbox once, as `feedsvc run` does every mail.bounces.every."""
+    from feedsvc.newsletter.reports import read_mailbox
+
+    config = load_config(config_path)
+    with _one_line_errors(), opened_store(config) as store:
+        processed = read_mailbox(config, store)
+    for item in processed:
+        out.print(f"{item.origin}: {_report_line(item)}", markup=False)
+    out.print(f"{len(processed)} reports read", markup=False)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """feedsvc's own errors (an unreachable mailbox, an unusable key) as one line, exit 1."""
+    try:
+        yield
+    except FeedsvcError as exc:
+        raise click.ClickException(" ".join(str(exc).split())) from exc
+
+
+def _report_line(processed: Any) -> str:
+    """One report's outcome for a person: what it was, which delivery, what it did."""
+    if processed.outcome is None:
+        return "processed before: nothing changed"
+    delivery = processed.match.delivery
+    about = (
+        f"delivery {delivery.id} (subscriber {delivery.subscriber_id})"
+        if delivery is not None
+        else "no delivery of ours"
+    )
+    line = f"{processed.report.kind.value} report, {about}: {processed.outcome.value}"
+    if delivery is None and processed.match.reason:
+        line += f" ({processed.match.reason})"
+    return line

@@ -241,6 +241,46 @@ class Dkim(_Model):
     private_key_file: Path
 
 
+def _check_bounce_mailbox(value: str) -> str:
+    """An ``imap://`` or ``imaps://`` URL naming user, host and folder, or a Maildir path."""
+    if "://" not in value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("imap", "imaps"):
+        raise ValueError(f"{value!r}: use imap://user@host/FOLDER, imaps://… or a Maildir path")
+    if not parts.username or not parts.hostname or parts.path.strip("/") == "":
+        raise ValueError(
+            f"{value!r}: name the user, the host and the folder: imap://user@host/INBOX"
+        )
+    if parts.password:  # not echoed: the message goes to logs and terminals
+        raise ValueError("no password in the URL: put it in the variable named by password_env")
+    return value
+
+
+class Bounces(_Model):
+    """Where delivery reports that arrive after sending are read (``mail.bounces``).
+
+    ``imap://`` talks STARTTLS on port 143 and ``imaps://`` TLS on 993; a server
+    that offers no TLS is refused. ``address`` is the return path whose
+    ``LOCAL+TOKEN@domain`` variants (VERP) reach this mailbox.
+    """
+
+    mailbox: Annotated[str, AfterValidator(_check_bounce_mailbox)]
+    password_env: str | None = None
+    every: Duration = timedelta(minutes=5)  # how often the mailbox is read
+    address: str | None = None  # default: bounces@ the domain of newsletter.from
+    move_to: str | None = None  # IMAP: move processed messages here (default: flag them)
+    ca_file: Path | None = None  # IMAP: a private CA to trust (a self-signed mail server)
+    timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("address")
+    @classmethod
+    def _plain_address(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("@") != 1 or "+" in value or " " in value):
+            raise ValueError(f"{value!r}: write a plain address such as bounces@example.vn")
+        return value
+
+
 class Mail(_Model):
     backend: Literal["outbox", "smtp"] = "outbox"
     outbox_dir: Path | None = None  # default: data_dir/outbox
@@ -251,6 +291,27 @@ class Mail(_Model):
     retry_delay: Duration = timedelta(minutes=1)  # after a 4xx; doubles with each attempt
     max_attempts: int = Field(default=5, ge=1, le=50)
     dkim: Dkim | None = None
+    bounces: Bounces | None = None
+    bounce_limit: int = Field(default=3, ge=1, le=100)  # permanent failures before "bounced"
+
+
+def _check_address(value: str) -> str:
+    if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or " " in value:
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+class Alerts(_Model):
+    """Emails to the operators when a source fails or goes quiet (``alerts``).
+
+    A source is quiet when nothing new came for ``quiet_factor`` times its median
+    gap between new entries, and at least ``quiet_min``.
+    """
+
+    to: list[Annotated[str, AfterValidator(_check_address)]] = []
+    after: Duration = timedelta(hours=6)  # failing this long is an incident
+    quiet_factor: float = Field(default=4, ge=1)
+    quiet_min: Duration = timedelta(days=2)
 
 
 class Config(_Model):
@@ -267,6 +328,7 @@ class Config(_Model):
     retention: Retention = Retention()
     newsletter: Newsletter = Newsletter()
     mail: Mail = Mail()
+    alerts: Alerts = Alerts()
     path: Path = Field(default=Path(DEFAULT_PATH), exclude=True)
     _lines: _Lines | None = PrivateAttr(default=None)
     _name: str = PrivateAttr(default=DEFAULT_PATH)

@@ -156,6 +156,7 @@ VI: dict[str, str] = {
     "Failed": "Thất bại",
     "Unknown outcome": "Không rõ kết quả",
     "Nothing new": "Không có tin mới",
+    "Bounced later": "Bị trả lại sau khi gửi",
     # email: digest (newsletter/render.py, templates/email/)
     "{n} new story": "{n} tin mới",
     "{n} new stories": "{n} tin mới",
@@ -187,6 +188,49 @@ VI: dict[str, str] = {
         "Biên tập viên gửi thư này để kiểm tra bản tin trước khi phát hành. "
         "Các liên kết trong thư dẫn tới đây: không có đăng ký nào để thay đổi."
     ),
+    # email: alerts to the operators (newsletter/alerts.py, templates/email/alert.txt)
+    "[feedsvc] Source {name} is failing": "[feedsvc] Nguồn tin {name} bị lỗi",
+    "[feedsvc] Source {name} is gone (410)": "[feedsvc] Nguồn tin {name} đã ngừng hoạt động (410)",
+    "[feedsvc] Source {name} has stopped updating": "[feedsvc] Nguồn tin {name} ngừng cập nhật",
+    "[feedsvc] Source {name} works again": "[feedsvc] Nguồn tin {name} đã hoạt động trở lại",
+    "Source {name} has been failing since {since}.": "Nguồn tin {name} bị lỗi từ {since}.",
+    "Source {name} answered 410 Gone: feedsvc no longer polls it.": (
+        "Nguồn tin {name} trả lời 410 Gone: feedsvc không lấy tin từ nguồn này nữa."
+    ),
+    "Source {name} has published nothing new since {since}, far longer than usual.": (
+        "Nguồn tin {name} không có tin mới từ {since}, lâu hơn nhiều so với thường lệ."
+    ),
+    "Source {name} works again (the problem began {since}).": (
+        "Nguồn tin {name} đã hoạt động trở lại (sự cố bắt đầu từ {since})."
+    ),
+    "feedsvc keeps trying, less often while it fails. "
+    "Check the address and the publisher's site.": (
+        "feedsvc vẫn tiếp tục thử lại, thưa dần khi nguồn còn lỗi. "
+        "Hãy kiểm tra địa chỉ và trang web của nơi đăng tin."
+    ),
+    "feedsvc will not poll it again until its URL changes in config.yaml "
+    "(or feedsvc poll --force).": (
+        "feedsvc sẽ không lấy tin từ nguồn này nữa cho đến khi địa chỉ của nó "
+        "trong config.yaml thay đổi (hoặc chạy feedsvc poll --force)."
+    ),
+    "Its polls work, but nothing new has come for far longer than its usual rhythm. "
+    "The feed may have moved or stopped.": (
+        "Việc lấy tin vẫn bình thường, nhưng đã lâu hơn nhiều so với nhịp thường lệ "
+        "mà không có tin mới. Có thể nguồn tin đã chuyển địa chỉ hoặc ngừng cập nhật."
+    ),
+    "Nothing to do.": "Không cần làm gì thêm.",
+    "Since": "Từ lúc",
+    "Failed polls in a row": "Số lần lấy tin lỗi liên tiếp",
+    "Console": "Trang quản trị",
+    "Open incidents": "Sự cố đang mở",
+    "No open incidents.": "Không có sự cố nào.",
+    "Problem": "Vấn đề",
+    "Failing": "Lỗi kéo dài",
+    "Gone (410)": "Đã ngừng (410)",
+    "Quiet": "Ngừng cập nhật",
+    "Alert sent": "Đã gửi cảnh báo",
+    "yes": "có",
+    "not yet": "chưa",
     # email: double opt-in confirmation
     "Confirm your subscription to {name}": "Xác nhận đăng ký nhận tin từ {name}",
     "Please confirm your subscription": "Vui lòng xác nhận đăng ký",

@@ -26,6 +26,9 @@ metric                                     type       labels and meaning
                                                       stored (one per category and format)
 ``feedsvc_deliveries_total``               counter    ``state``: sent, failed, unknown, empty, and
                                                       retry (put back to pending after a 4xx)
+``feedsvc_bounce_reports_total``           counter    ``outcome``: what a delivery report read later
+                                                      did (bounced, unsubscribed, unmatched…;
+                                                      already_processed: read before)
 ``feedsvc_smtp_send_duration_seconds``     histogram  one message's SMTP conversation, from
                                                       connecting (when a connection is opened)
                                                       to the reply to its data; not the wait for
@@ -34,6 +37,9 @@ metric                                     type       labels and meaning
 ``feedsvc_database_up``                    gauge      1 when the scrape could read the database
 ``feedsvc_sources``                        gauge      ``status``: new, ok, error, backoff, retired;
                                                       active sources only, read at scrape time
+``feedsvc_incidents_open``                 gauge      ``kind``: failing, retired, quiet; sources
+                                                      with an open incident (``ingest.alerts``),
+                                                      read at scrape time
 ``feedsvc_last_poll_timestamp_seconds``    gauge      the newest ``last_polled_at`` of any source
                                                       (absent before the first poll)
 =========================================  =========  ============================================
@@ -54,7 +60,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from feedsvc.model import PollResult, SourceStatus
+from feedsvc.model import IncidentKind, PollResult, SourceStatus
 
 if TYPE_CHECKING:
     from feedsvc.store import Store
@@ -74,6 +80,12 @@ _DELIVERIES = Counter(
     "feedsvc_deliveries",
     "Digest deliveries by the state they were left in.",
     ["state"],
+    registry=REGISTRY,
+)
+_REPORTS = Counter(
+    "feedsvc_bounce_reports",
+    "Delivery reports (bounces, complaints) processed, by outcome.",
+    ["outcome"],
     registry=REGISTRY,
 )
 FEEDS_REGENERATED = Counter(
@@ -119,6 +131,11 @@ def count_delivery(state: str) -> None:
     """Count one delivery attempt by the state it left the row in (``retry``: pending again)."""
     child = _DELIVERIES_BY_STATE.get(state) or _DELIVERIES.labels(state=state)
     child.inc()
+
+
+def count_report(outcome: str) -> None:
+    """Count one delivery report read from the bounce mailbox or a file."""
+    _REPORTS.labels(outcome=outcome).inc()
 
 
 # -- the scheduler flag ----------------------------------------------------------------
@@ -180,6 +197,7 @@ def _database_gauges(store: Store) -> Iterator[Metric]:
     try:
         counts = store.sources.count_by_status()
         last_poll = store.sources.last_polled_at()
+        incidents = store.incidents.open_counts()
     except Exception as exc:  # any driver error: the counters are still worth serving
         log.warning("scrape without database", extra={"fields": {"error": str(exc)[:200]}})
         up.add_metric([], 0)
@@ -191,6 +209,12 @@ def _database_gauges(store: Store) -> Iterator[Metric]:
     for status in SourceStatus:
         sources.add_metric([status.value], counts.get(status, 0))
     yield sources
+    open_incidents = GaugeMetricFamily(
+        "feedsvc_incidents_open", "Sources with an open incident, by kind.", labels=["kind"]
+    )
+    for kind in IncidentKind:
+        open_incidents.add_metric([kind.value], incidents.get(kind, 0))
+    yield open_incidents
     if last_poll is not None:
         yield GaugeMetricFamily(
             "feedsvc_last_poll_timestamp_seconds",

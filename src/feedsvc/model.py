@@ -215,7 +215,8 @@ class Confirmation:
 
 
 class DeliveryState(StrEnum):
-    """pending -> sending -> sent | failed | unknown; or pending -> empty (nothing new)."""
+    """pending -> sending -> sent | failed | unknown; or pending -> empty (nothing new);
+    sent | unknown -> bounced when a delivery report comes back later."""
 
     PENDING = "pending"
     SENDING = "sending"  # handed to the mail backend; a crash here means send again
@@ -223,6 +224,7 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # permanent (5xx) or retries exhausted
     UNKNOWN = "unknown"  # the connection dropped after the server accepted the data
     EMPTY = "empty"  # nothing new for this subscriber: no email
+    BOUNCED = "bounced"  # accepted, then a report said it failed for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,3 +325,118 @@ class Edition:
     @property
     def count(self) -> int:
         return sum(len(section.entry_ids) + section.more for section in self.sections)
+
+
+class IncidentKind(StrEnum):
+    """Why a source needs an operator."""
+
+    FAILING = "failing"  # its polls have failed for longer than alerts.after
+    RETIRED = "retired"  # 410 Gone: feedsvc stopped polling it
+    QUIET = "quiet"  # polls work, but nothing new for far longer than its rhythm
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One problem of one source, from when it began until it ends (a row in the store).
+
+    ``opened_at`` is when it became worth an alert (a failure only after
+    ``alerts.after``); before that it is merely being watched. ``notified_at`` and
+    ``recovery_notified_at`` say which emails went out; ``recovered`` is False
+    when it ended without the source getting better (removed, or a new problem).
+    """
+
+    id: int
+    source_id: str
+    kind: IncidentKind
+    since: datetime
+    detected_at: datetime
+    last_error: str | None = None
+    opened_at: datetime | None = None
+    notified_at: datetime | None = None
+    resolved_at: datetime | None = None
+    recovered: bool = False
+    recovery_notified_at: datetime | None = None
+
+
+class ReportKind(StrEnum):
+    """What a delivery report that came back says (``newsletter.bounces``)."""
+
+    PERMANENT = "permanent"  # a DSN: failed for good (5.x.x)
+    TRANSIENT = "transient"  # a DSN: delayed, or failed for now (4.x.x)
+    COMPLAINT = "complaint"  # an ARF abuse report: the reader marked it as spam
+    OTHER = "other"  # neither: a success notice, an auto-reply, something unreadable
+
+
+class ReportOutcome(StrEnum):
+    """What processing a report did, as recorded with it."""
+
+    BOUNCED = "bounced"  # the delivery is bounced; the subscriber's count went up
+    SUBSCRIBER_BOUNCED = "subscriber_bounced"  # … and reached mail.bounce_limit
+    ALREADY_BOUNCED = "already_bounced"  # an earlier report bounced that delivery
+    NOT_SENT = "not_sent"  # the delivery it names is not sent (nothing to bounce)
+    UNSUBSCRIBED = "unsubscribed"  # a complaint: the subscriber is unsubscribed
+    ALREADY_UNSUBSCRIBED = "already_unsubscribed"
+    RECORDED = "recorded"  # a transient failure: noted, nothing changed
+    UNMATCHED = "unmatched"  # no delivery of ours: kept for a person to look at
+    IGNORED = "ignored"  # not a failure or a complaint
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A processed report, as stored (one row per report, so none counts twice)."""
+
+    report_key: str
+    sha256: str
+    origin: str
+    received_at: datetime
+    kind: ReportKind
+    recipients: tuple[str, ...] = ()
+    message_id: str | None = None
+    original_message_id: str | None = None
+    delivery_id: int | None = None
+    subscriber_id: int | None = None
+    matched_by: str | None = None  # "verp" | "message_id"
+    detail: str | None = None
+    raw: bytes | None = None  # kept when it matched nothing
+
+
+class NoticeKind(StrEnum):
+    """The two emails an incident may send."""
+
+    OPENED = "opened"  # the problem became worth an alert
+    RECOVERED = "recovered"  # the source got better after that alert
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """A source's new problem; ``opened`` when it is worth an alert at once."""
+
+    source_id: str
+    kind: IncidentKind
+    since: datetime
+    error: str | None
+    opened: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """A watched failure has lasted ``alerts.after``: worth an alert now."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveIncident:
+    incident_id: int
+    recovered: bool  # False: removed from config.yaml, or replaced by another problem
+
+
+@dataclass(frozen=True, slots=True)
+class NoteIncident:
+    """The source's last error changed: the alert shows the newest."""
+
+    incident_id: int
+    error: str | None
+
+
+IncidentChange = NewIncident | OpenIncident | ResolveIncident | NoteIncident

@@ -28,13 +28,15 @@ from starlette.applications import Starlette
 from feedsvc import config as config_module
 from feedsvc import metrics, preflight
 from feedsvc.config import Config
-from feedsvc.errors import ConfigError
+from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.ingest.poll import Poller
 from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
 from feedsvc.newsletter import confirmations
+from feedsvc.newsletter.alerts import Alerter
 from feedsvc.newsletter.deliver import Deliverer, subscriber_links
 from feedsvc.newsletter.mail import create_mailer
+from feedsvc.newsletter.reports import read_mailbox
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
@@ -45,6 +47,7 @@ log = logging.getLogger("feedsvc.service")
 
 POLL_TICK_SECONDS = 15
 DELIVERY_TICK_SECONDS = 30
+ALERTS_TICK_SECONDS = 60  # incidents are also evaluated after every poll that polled
 RELOAD_CHECK_SECONDS = 2
 RELOAD_SETTLE_SECONDS = 1  # a changed config.yaml is applied once unchanged this long
 MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
@@ -145,6 +148,7 @@ class Service:
         serving = await _serving(server, sockets)
         self.mailer = create_mailer(self.config)
         self.deliverer = self._deliverer(self.config)
+        self.alerter = Alerter(self.config, self.store, self.mailer, owner=self.owner)
         self.poller = await self._start_poller(self.config)
         self.scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
         self._add_jobs()
@@ -243,6 +247,12 @@ class Service:
             id="retention",
             **common,
         )
+        add(self._once, "interval", args=["alerts", self._alerts], seconds=ALERTS_TICK_SECONDS,
+            id="alerts", **common)  # fmt: skip
+        if self.config.mail.bounces is not None:
+            every = self.config.mail.bounces.every.total_seconds()
+            add(self._once, "interval", args=["bounces", self._bounces], seconds=every,
+                id="bounces", **common)  # fmt: skip
         for name, spec in self.config.newsletter.schedules.items():
             trigger = CronTrigger.from_crontab(spec.cron, timezone=self.config.site.timezone)
             add(
@@ -269,6 +279,8 @@ class Service:
 
     async def _poll(self) -> None:
         results = await self.poller.poll(due_only=True)
+        if results:  # a source may have failed or recovered: see to its incident now
+            self._spawn(self._once("alerts", self._alerts))
         if any(result.entry_ids for result in results):  # most ticks store nothing
             changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())
             await self.publisher.announce(changed)
@@ -287,6 +299,18 @@ class Service:
         """Confirmation emails left by a dead process or queued by another one."""
         tokens = Tokens.from_config(self.config)
         await confirmations.run_queue(self.config, self.store, self.mailer, tokens, self.owner)
+
+    async def _alerts(self) -> None:
+        await self.alerter.evaluate()
+
+    async def _bounces(self) -> None:
+        """Reports that came back to ``mail.bounces.mailbox`` since the last visit."""
+        if self.config.mail.bounces is None:
+            return  # removed by a reload
+        try:
+            await asyncio.to_thread(read_mailbox, self.config, self.store)
+        except FeedsvcError as exc:  # an unreachable mailbox is the operator's, not a bug
+            log.error("bounce mailbox", extra={"fields": {"error": str(exc)}})
 
     async def _retention(self) -> None:
         cutoff = utcnow() - timedelta(days=self.config.retention.days)
@@ -374,6 +398,7 @@ class Service:
         self.poller = poller
         self.config = config
         self.deliverer = self._deliverer(config)
+        self.alerter = Alerter(config, self.store, self.mailer, owner=self.owner)
         self.publisher = Publisher(config, self.store)
         self.site.use(config)
         for job in self.scheduler.get_jobs():

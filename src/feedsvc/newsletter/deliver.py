@@ -57,7 +57,8 @@ from feedsvc.newsletter.mail import Mailer, SendStatus
 from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
 from feedsvc.newsletter.select import select_digest
 from feedsvc.newsletter.signing import load_signer
-from feedsvc.newsletter.tokens import Purpose, Tokens
+from feedsvc.newsletter.tokens import Purpose, Tokens, secret_key
+from feedsvc.newsletter.verp import ReturnPath, verp_address
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
 
@@ -364,6 +365,11 @@ class Deliverer:
         self.clock = clock
         self.sender = parseaddr(config.newsletter.from_)[1]
         self.domain = self.sender.rpartition("@")[2] or "localhost"
+        # With a bounce mailbox, each delivery's envelope sender names it (signed VERP),
+        # so a report that arrives later is matched to the delivery it is about.
+        self.return_path = (
+            ReturnPath.from_config(config, secret_key(config)) if config.mail.bounces else None
+        )
         self.stopping = False  # set by the service on SIGTERM: finish the batch, claim no more
 
     def composer(self) -> Composer:
@@ -601,7 +607,8 @@ class Deliverer:
             # Failed, not stuck in `sending`; its stories come again in the next digest.
             detail = f"cannot build the message: {exc}"
             return await self._finish(run, delivery, DeliveryState.FAILED, detail)
-        result = await self.mailer.send(self.sender, subscriber.email, data, name=str(delivery.id))
+        sender = verp_address(self.return_path, delivery.id) if self.return_path else self.sender
+        result = await self.mailer.send(sender, subscriber.email, data, name=str(delivery.id))
         if result.status is SendStatus.SENT:
             return await self._finish(run, delivery, DeliveryState.SENT, None, item.edition.id)
         if result.status is SendStatus.UNKNOWN:
@@ -609,7 +616,8 @@ class Deliverer:
         if result.status is SendStatus.UNDELIVERABLE:  # our server's limit, not a bounce
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if result.status is SendStatus.PERMANENT:
-            await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id)
+            limit = self.config.mail.bounce_limit
+            await asyncio.to_thread(self.store.subscribers.record_bounce, subscriber.id, limit)
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)
         if delivery.attempts >= self.config.mail.max_attempts:
             return await self._finish(run, delivery, DeliveryState.FAILED, result.detail)

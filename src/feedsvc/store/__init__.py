@@ -2,7 +2,7 @@
 
 ``Store.open(url)`` gives one object per process with a repository per table
 group (``store.sources``, ``store.entries``, ``store.categories``,
-``store.documents``, ``store.settings``); each method is one transaction.
+``store.documents``, ``store.settings``, ``store.bounces``…); each method is one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
+from feedsvc.store.bounces import BounceStore
 from feedsvc.store.categories import CategoryStore
 from feedsvc.store.confirmations import ConfirmationStore
 from feedsvc.store.deliveries import DeliveryStore
@@ -17,6 +18,7 @@ from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
+from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
 
@@ -33,6 +35,8 @@ class Store:
         self.confirmations = ConfirmationStore(engine)
         self.deliveries = DeliveryStore(engine)
         self.editions = EditionStore(engine)
+        self.bounces = BounceStore(engine)
+        self.incidents = IncidentStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

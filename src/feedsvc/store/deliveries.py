@@ -4,6 +4,8 @@ makes each digest go out exactly once.
     pending ──claim──▶ sending ──▶ sent | failed | unknown
        │  ▲                │
        │  └── retry (4xx) ─┘        pending ──▶ empty (nothing new: no email)
+       │
+       └ … sent | unknown ──▶ bounced (a delivery report that came back later)
 
 Rows are created with INSERT … ON CONFLICT DO NOTHING, so every process that
 fires the same schedule creates each period's rows once. A claim moves rows to
@@ -21,14 +23,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 
 from feedsvc.lease import Holder
 from feedsvc.model import Delivery, DeliveryHistory, DeliveryOutcome, DeliveryState
 from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import deliveries
 
-_CLOSED = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value, DeliveryState.EMPTY.value)
+_CLOSED = (
+    DeliveryState.SENT.value,
+    DeliveryState.UNKNOWN.value,
+    DeliveryState.EMPTY.value,
+    DeliveryState.BOUNCED.value,  # it went out: its window is done, whatever came back
+)
+_BOUNCEABLE = (DeliveryState.SENT.value, DeliveryState.UNKNOWN.value)
 _OPEN = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)
 _SENDING = DeliveryState.SENDING.value
 
@@ -298,3 +306,18 @@ class DeliveryStore:
         with reading(self._engine) as conn:
             value = conn.execute(query).scalar_one_or_none()
         return value if isinstance(value, datetime) else None
+
+
+def mark_bounced(conn: Connection, delivery_id: int, error: str | None) -> bool:
+    """Mark a sent (or unknown) delivery bounced, inside the caller's transaction.
+
+    True only for the report that made the change: a second report about the same
+    delivery, or one about a delivery that never went out, changes nothing.
+    """
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.state.in_(_BOUNCEABLE))
+        .values(state=DeliveryState.BOUNCED.value, last_error=error)
+        .returning(deliveries.c.id)
+    )
+    return result.first() is not None

@@ -87,5 +87,6 @@ def _sent() -> Any:
     return exists(
         select(deliveries.c.id)
         .where(deliveries.c.edition == editions.c.id)
-        .where(deliveries.c.state == DeliveryState.SENT.value)
+        # A digest that bounced later still went out: its edition stays published.
+        .where(deliveries.c.state.in_([DeliveryState.SENT.value, DeliveryState.BOUNCED.value]))
     )

@@ -240,3 +240,55 @@ editions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_editions_schedule_period", "schedule", "period"),
 )
+
+bounce_reports = Table(
+    "bounce_reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # "m:" + a hash of the report's own Message-ID, else "b:" + a hash of its bytes:
+    # the same report read twice (two processes, a restart, a file) counts once.
+    Column("report_key", String(80), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("message_id", Text),
+    Column("origin", Text, nullable=False),  # "file:…", "maildir:…", "imap://…"
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # permanent | transient | complaint | other
+    Column("recipients", JSON, nullable=False),
+    Column("original_message_id", Text),
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="SET NULL")),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("matched_by", String(16)),  # verp | message_id; None: unmatched
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text),
+    Column("raw", LargeBinary),  # kept for a report that matched nothing
+    Index("ix_bounce_reports_received_at", "received_at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # failing | retired | quiet
+    Column("since", UTCDateTime, nullable=False),  # when the problem began
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("opened_at", UTCDateTime),  # worth an alert from then on
+    Column("notified_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("recovered", Boolean, nullable=False, default=False),
+    Column("recovery_notified_at", UTCDateTime),
+    # A notice being sent: claimed with a conditional UPDATE, so one process sends it.
+    Column("notice_owner", String(64)),
+    Column("notice_until", UTCDateTime),
+)
+
+# At most one unresolved incident per source: processes that see the same problem
+# at once insert it once (INSERT … ON CONFLICT on this partial index).
+Index(
+    "uq_incidents_source_unresolved",
+    incidents.c.source_id,
+    unique=True,
+    sqlite_where=text("resolved_at IS NULL"),
+    postgresql_where=text("resolved_at IS NULL"),
+)

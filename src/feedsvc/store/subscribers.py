@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedsvc.model import Subscriber, SubscriberStatus
@@ -20,7 +20,7 @@ from feedsvc.store.engine import reading, writing
 from feedsvc.store.schema import subscribers
 
 BOUNCE_LIMIT = 3
-"""Permanent failures after which a subscriber is marked bounced and no longer mailed."""
+"""Permanent failures after which a subscriber is marked bounced (``mail.bounce_limit``)."""
 
 
 def email_key(email: str) -> str:
@@ -179,18 +179,26 @@ class SubscriberStore:
             )
         return bool(result.rowcount)
 
-    def record_bounce(self, subscriber_id: int) -> None:
-        """Count a permanent failure; the third one marks the subscriber bounced."""
+    def record_bounce(self, subscriber_id: int, limit: int = BOUNCE_LIMIT) -> None:
+        """Count a permanent failure; the ``limit``-th one marks the subscriber bounced."""
         with writing(self._engine) as conn:
-            count = conn.execute(
-                update(subscribers)
-                .where(subscribers.c.id == subscriber_id)
-                .values(bounce_count=subscribers.c.bounce_count + 1)
-                .returning(subscribers.c.bounce_count)
-            ).scalar_one()
-            if count >= BOUNCE_LIMIT:
-                conn.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(status=SubscriberStatus.BOUNCED.value)
-                )
+            count_bounce(conn, subscriber_id, limit)
+
+
+def count_bounce(conn: Connection, subscriber_id: int, limit: int) -> bool:
+    """Count one permanent failure inside the caller's transaction; True when it was the
+    ``limit``-th and the subscriber is now bounced (no longer mailed)."""
+    count = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(bounce_count=subscribers.c.bounce_count + 1)
+        .returning(subscribers.c.bounce_count)
+    ).scalar_one_or_none()
+    if count is None or count < limit:
+        return False
+    conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(status=SubscriberStatus.BOUNCED.value)
+    )
+    return True

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from feedsvc import metrics
-from feedsvc.model import DeliveryState, Source, SourceStatus
+from feedsvc.model import DeliveryState, Incident, IncidentKind, Source, SourceStatus
 
 if TYPE_CHECKING:
     from feedsvc.web.app import Site
@@ -65,6 +65,12 @@ DELIVERY_STATE_LABELS = {
     DeliveryState.FAILED: "Failed",
     DeliveryState.UNKNOWN: "Unknown outcome",
     DeliveryState.EMPTY: "Nothing new",
+    DeliveryState.BOUNCED: "Bounced later",
+}
+INCIDENT_KIND_LABELS = {
+    IncidentKind.FAILING: "Failing",
+    IncidentKind.RETIRED: "Gone (410)",
+    IncidentKind.QUIET: "Quiet",
 }
 
 
@@ -75,6 +81,7 @@ class StatusView:
     sources: list[Source]
     deliveries: list[tuple[DeliveryState, int]]
     last_poll: datetime | None
+    incidents: list[Incident]  # open ones (ingest.alerts)
 
 
 class Operator:
@@ -142,6 +149,7 @@ class Operator:
             sources=sources,
             deliveries=[(state, counts.get(state.value, 0)) for state in DeliveryState],
             last_poll=max(polled, default=None),
+            incidents=store.incidents.open(),
         )
 
     def _page(self, request: Request, status: int, **context: Any) -> Response:
@@ -159,6 +167,7 @@ class Operator:
             timezone=timezone,
             source_labels=SOURCE_STATUS_LABELS,
             delivery_labels=DELIVERY_STATE_LABELS,
+            incident_labels=INCIDENT_KIND_LABELS,
             **context,
         )
         response.headers.update(PRIVATE)

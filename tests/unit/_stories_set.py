@@ -123,3 +123,47 @@ def pairwise(run: Run) -> Pairwise:
         fp += found and not labelled
         fn += labelled and not found
     return Pairwise(tp, fp, fn)
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedScore:
+    """Related stories against the labels: acceptable, neutral and forbidden ones found.
+
+    ``expected`` counts, per item, min(3, the acceptable stories (clusters)
+    published in the 30 days before it): what a perfect "Đọc thêm" would show.
+    """
+
+    acceptable: int
+    neutral: int
+    forbidden: list[tuple[str, str]]
+    expected: int
+
+    @property
+    def recall(self) -> float:
+        return self.acceptable / self.expected if self.expected else 1.0
+
+    @property
+    def precision(self) -> float:
+        found = self.acceptable + self.neutral + len(self.forbidden)
+        return self.acceptable / found if found else 1.0
+
+
+def related_score(run: Run) -> RelatedScore:
+    by_key = {item.key: item for item in run.items}
+    acceptable = neutral = expected = 0
+    forbidden = []
+    for item in run.items:
+        for key in run.related(item.key):
+            if key in item.label["related_forbidden"]:
+                forbidden.append((item.key, key))
+            elif key in item.label["related_ok"]:
+                acceptable += 1
+            else:
+                neutral += 1
+        earlier = {
+            by_key[key].label["cluster"]
+            for key in item.label["related_ok"]
+            if by_key[key].story.published < item.story.published
+        }
+        expected += min(3, len(earlier))
+    return RelatedScore(acceptable, neutral, forbidden, expected)

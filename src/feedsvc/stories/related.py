@@ -16,7 +16,7 @@ from feedsvc.stories.model import Related, RelatedCandidate, TermVector
 
 RELATED_WINDOW = timedelta(days=30)
 RELATED_LIMIT = 3
-RELATED_MIN = 0.16  # cosine; below it two stories only share their setting
+RELATED_MIN = 0.15  # cosine; below it two stories only share their setting
 CANDIDATES_PER_TERM = 100  # most recent entries per query term the store returns
 
 

@@ -79,6 +79,8 @@ def fold(word: str) -> str:
 
 def syllables(text: str) -> list[Syllable]:
     """The syllables of plain ``text`` in order, folded, each marked as a name or not."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)  # a decomposed mark would split a word
     found: list[Syllable] = []
     sentence_start = True
     last = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from feedsvc.stories import terms as term_vectors
 from feedsvc.stories.model import (
@@ -24,6 +24,10 @@ from feedsvc.stories.model import (
     TermVector,
 )
 from feedsvc.stories.related import CANDIDATES_PER_TERM
+
+# Entries are added in about the order of their dates; a list scanned newest
+# first may stop once it is this far before the window.
+_DISORDER = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +84,13 @@ class MemoryIndex:
     ) -> Sequence[ClusterCandidate]:
         found: dict[int, ClusterCandidate] = {}
         for key in (*bands, *exact):
-            for entry_id in self._bands.get(key, ()):
+            for entry_id in reversed(self._bands.get(key, ())):  # newest first
                 stored = self._entries[entry_id]
-                if entry_id in found or (key in bands and stored.features.published < since):
+                if key in bands and stored.features.published < since:
+                    if stored.features.published < since - _DISORDER:
+                        break  # as an index on (band_key, published_at) stops
+                    continue
+                if entry_id in found:
                     continue
                 f = stored.features
                 found[entry_id] = ClusterCandidate(

@@ -74,8 +74,8 @@ class TermVector:
 
     def cosine(self, other: TermVector) -> float:
         """The cosine of two unit vectors: their dot product over shared terms."""
-        small, large = sorted((self.weights, other.weights), key=len)
-        return sum(w * large.get(term, 0.0) for term, w in small.items())
+        a, b = self.weights, other.weights
+        return sum(a[term] * b[term] for term in a.keys() & b.keys())
 
 
 @dataclass(frozen=True, slots=True)

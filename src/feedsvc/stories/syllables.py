@@ -19,6 +19,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from feedsvc._text import clean_text
 
@@ -27,7 +28,7 @@ _TAG = re.compile(r"<[^>]*>")
 _TOKEN = re.compile(r"\d{1,3}(?:[.,]\d{3})+(?![\d])|\d+|[^\W\d_]+")
 _SEPARATORS = str.maketrans("", "", ".,")
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # grave, acute, tilde, hook, dot below
-_SENTENCE_END = frozenset(".!?:;…\n")
+_SENTENCES = re.compile(r"[.!?:;…](?=\s|$)|\n")
 
 # Function syllables that say nothing about a story's subject. They still
 # count (a little) in similarity, since "bị" or "đã" in a pair of syllables
@@ -71,10 +72,20 @@ def plain_text(markup: str) -> str:
     return clean_text(markup)
 
 
+@lru_cache(maxsize=65536)
 def fold(word: str) -> str:
-    """``word`` lower-cased with its tone marks removed ("Tĩnh" → "tinh", "Đường" → "đương")."""
+    """``word`` lower-cased with its tone marks removed ("Tĩnh" → "tinh", "Đường" → "đương").
+
+    Cached: a language has a few thousand syllables, and folding each anew
+    was the largest cost of reading a text.
+    """
     decomposed = unicodedata.normalize("NFD", word.lower())
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONES))
+
+
+@lru_cache(maxsize=65536)
+def _is_stop(word: str) -> bool:
+    return word.lower() in STOP_SYLLABLES
 
 
 def syllables(text: str) -> list[Syllable]:
@@ -82,18 +93,13 @@ def syllables(text: str) -> list[Syllable]:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)  # a decomposed mark would split a word
     found: list[Syllable] = []
-    sentence_start = True
-    last = 0
-    for match in _TOKEN.finditer(text):
-        if not sentence_start and _SENTENCE_END.intersection(text[last : match.start()]):
-            sentence_start = True
-        word = match.group()
-        if word[0].isdigit():
-            found.append(Syllable(word.translate(_SEPARATORS)))
-        else:
-            capital = word[0].isupper() and not word.isupper()
-            stop = word.lower() in STOP_SYLLABLES
-            found.append(Syllable(fold(word), name=capital and not sentence_start, stop=stop))
-        sentence_start = False
-        last = match.end()
+    for sentence in _SENTENCES.split(text):
+        first = True
+        for word in _TOKEN.findall(sentence):
+            if word[0].isdigit():
+                found.append(Syllable(word.translate(_SEPARATORS)))
+            else:
+                name = not first and word[0].isupper() and not word.isupper()
+                found.append(Syllable(fold(word), name=name, stop=_is_stop(word)))
+            first = False
     return found

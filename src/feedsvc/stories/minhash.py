@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 
 SCHEME = "feedsvc-oph-1"
 BINS = 128
@@ -37,8 +37,12 @@ _SHIFT = 0x9E3779B9  # added per bin of distance when a bin borrows (odd, 32-bit
 _blake2b = hashlib.blake2b
 
 
+@lru_cache(maxsize=1 << 18)
 def hash64(text: str) -> int:
-    """A stable unsigned 64-bit hash of ``text`` (BLAKE2b), the same in every process."""
+    """A stable unsigned 64-bit hash of ``text`` (BLAKE2b), the same in every process.
+
+    Cached: syllables and their pairs recur from one entry to the next.
+    """
     return int.from_bytes(_blake2b(text.encode(), digest_size=8).digest(), "little")
 
 

@@ -84,8 +84,11 @@ def fold(word: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _is_stop(word: str) -> bool:
-    return word.lower() in STOP_SYLLABLES
+def _syllable(word: str, name: bool) -> Syllable:
+    """The (immutable, shared) syllable of one word: a text has few distinct ones."""
+    if word[0].isdigit():
+        return Syllable(word.translate(_SEPARATORS))
+    return Syllable(fold(word), name=name, stop=word.lower() in STOP_SYLLABLES)
 
 
 def syllables(text: str) -> list[Syllable]:
@@ -96,10 +99,6 @@ def syllables(text: str) -> list[Syllable]:
     for sentence in _SENTENCES.split(text):
         first = True
         for word in _TOKEN.findall(sentence):
-            if word[0].isdigit():
-                found.append(Syllable(word.translate(_SEPARATORS)))
-            else:
-                name = not first and word[0].isupper() and not word.isupper()
-                found.append(Syllable(fold(word), name=name, stop=_is_stop(word)))
+            found.append(_syllable(word, not first and word[0].isupper() and not word.isupper()))
             first = False
     return found

@@ -49,7 +49,8 @@ def _sizes(index: MemoryIndex) -> dict[str, float]:
     """Mean stored values per entry: how many of each, and their bytes as stored."""
     entries = index._entries.values()  # noqa: SLF001 - the bench reads the reference tables
     count = len(entries)
-    bands = sum(len(s.features.band_keys) for s in entries) / count
+    bands = sum(len(s.features.band_keys) + len(s.features.exact_keys) for s in entries)
+    bands /= count
     shingles = sum(len(s.features.shingles) for s in entries) / count
     names = sum(len(s.features.names) for s in entries) / count
     vector = sum(len(s.vector.weights) for s in entries) / count

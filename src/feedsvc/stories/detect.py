@@ -70,10 +70,9 @@ def detect(story: StoryText, index: StoryIndex, *, now: datetime) -> Detection:
     published = min(features.published, now)
     frequencies = index.frequencies(features.terms.keys())
     vector = term_vectors.weigh(features.terms, frequencies, index.size())
-    bands = features.band_keys[: len(features.band_keys) - len(features.exact_keys)]
+    since = published - CLUSTER_WINDOW
     cluster = choose_cluster(
-        features,
-        index.cluster_candidates(bands, features.exact_keys, published - CLUSTER_WINDOW),
+        features, index.cluster_candidates(features.band_keys, features.exact_keys, since)
     )
     series = choose_series(
         story.entry_id,

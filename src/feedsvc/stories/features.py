@@ -50,7 +50,7 @@ def extract(story: StoryText) -> StoryFeatures:
         entry_id=story.entry_id,
         source_id=story.source_id,
         published=story.published,
-        band_keys=minhash.band_keys(minhash.signature(shingles)) + tuple(sorted(exact)),
+        band_keys=minhash.band_keys(minhash.signature(shingles)),
         exact_keys=exact,
         shingles=frozenset(h >> 32 for h in shingles),
         names=frozenset(minhash.hash64(name) >> 32 for name in _names(title + lead)),

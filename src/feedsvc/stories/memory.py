@@ -57,7 +57,7 @@ class MemoryIndex:
         self._entries[entry_id] = _Stored(
             features, detection.vector, detection.cluster.cluster_id, detection.series
         )
-        for key in features.band_keys:
+        for key in (*features.band_keys, *features.exact_keys):
             self._bands.setdefault(key, []).append(entry_id)
         for term in term_vectors.heaviest_terms(detection.vector, term_vectors.POSTED_TERMS):
             self._postings.setdefault(term, []).append(entry_id)
@@ -83,10 +83,11 @@ class MemoryIndex:
         self, bands: Collection[int], exact: Collection[int], since: datetime
     ) -> Sequence[ClusterCandidate]:
         found: dict[int, ClusterCandidate] = {}
+        exact = set(exact)
         for key in (*bands, *exact):
             for entry_id in reversed(self._bands.get(key, ())):  # newest first
                 stored = self._entries[entry_id]
-                if key in bands and stored.features.published < since:
+                if key not in exact and stored.features.published < since:
                     if stored.features.published < since - _DISORDER:
                         break  # as an index on (band_key, published_at) stops
                     continue

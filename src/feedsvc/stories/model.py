@@ -82,7 +82,8 @@ class TermVector:
 class StoryFeatures:
     """What the store keeps about an entry's text: everything a comparison needs.
 
-    ``band_keys`` go to the band table (LSH bands, then the exact keys);
+    ``band_keys`` (the LSH bands) and ``exact_keys`` both go to the band
+    table, in hash domains of their own;
     ``shingles`` and ``names`` are 32-bit hashes, a few hundred bytes;
     ``terms`` are the weighted term counts (before IDF) that the vector is
     made from.

@@ -459,6 +459,20 @@ async def test_loopback_literal_refused_without_connecting(
     assert not feed_server.requests
 
 
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [("[2002:7f00:1::1]", "loopback"), ("[2001:0:808:808:8000:0:f5ff:fffe]", "private")],
+)
+async def test_6to4_and_teredo_literals_carrying_private_ipv4_refused(
+    guarded: Fetcher, feed_server: FeedServer, host: str, kind: str
+) -> None:
+    """A relay would deliver to the IPv4 address inside (127.0.0.1, 10.0.0.1)."""
+    with pytest.raises(BlockedAddress, match=rf"^refused {kind} address {host[1:-1]} \("):
+        await guarded.fetch(f"http://{host}:{feed_server.port}{FEED}", now=NOW)
+
+    assert feed_server.connections == 0
+
+
 async def test_localhost_refused_by_resolver_without_connecting(
     guarded: Fetcher, feed_server: FeedServer
 ) -> None:
@@ -554,6 +568,9 @@ async def test_resolver_drops_private_answers_and_keeps_public_ones() -> None:
         ("100.64.0.1", "non-public"),
         ("::ffff:10.0.0.1", "private"),
         ("64:ff9b::7f00:1", "loopback"),
+        ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:101::1", "private"),  # 6to4 of 192.168.1.1
+        ("2001:0:808:808:8000:0:80ff:fffe", "loopback"),  # Teredo client 127.0.0.1
     ],
 )
 async def test_resolver_refuses_when_only_private_answers_remain(address: str, kind: str) -> None:

@@ -37,7 +37,9 @@ def address_kind(address: IPAddress) -> str | None:
     """Name why ``address`` must not be fetched from, or None when it is public.
 
     IPv4-mapped and NAT64 IPv6 addresses are judged by the IPv4 address they
-    carry, since the kernel or the translator connects there.
+    carry, since the kernel or the translator connects there. 6to4 and Teredo
+    addresses are refused when an IPv4 address they carry is not public: a relay
+    delivers there (Teredo's server and client both take part).
     """
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped
@@ -45,6 +47,10 @@ def address_kind(address: IPAddress) -> str | None:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             return address_kind(embedded)
+        for tunnelled in _tunnelled(address):
+            kind = address_kind(tunnelled)
+            if kind is not None:
+                return kind
         if address.is_site_local:  # deprecated fec0::/10, still routed privately
             return "site-local"
     for kind, flagged in (
@@ -59,6 +65,13 @@ def address_kind(address: IPAddress) -> str | None:
         if flagged:
             return kind
     return None
+
+
+def _tunnelled(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses a 6to4 (2002::/16) or Teredo (2001::/32) address carries."""
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    return address.teredo or ()
 
 
 def refusal(address: str, kind: str, host: str | None = None) -> BlockedAddress:

@@ -27,6 +27,7 @@ from rich.table import Table
 from feedsvc import __version__, config_edit, opml, preflight
 from feedsvc import config as config_module
 from feedsvc import log as logsetup
+from feedsvc._terminal import shown
 from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
@@ -277,7 +278,7 @@ def _print_results(results: list[PollResult]) -> None:
             str(result.new),
             str(result.backlog or ""),
             str(result.updated),
-            problem,
+            shown(problem),  # the server's words: never markup, never escape sequences
             style=style,
         )
     out.print(table)
@@ -322,7 +323,7 @@ def sources_list(as_json: bool, config_path: Path) -> None:
             _when(source.last_polled_at),
             _when(source.next_poll_at),
             str(source.error_count or ""),
-            source.last_error or source.warning or "",
+            shown(source.last_error or source.warning),
         )
     out.print(table)
 

@@ -36,6 +36,7 @@ import brotli  # type: ignore[import-untyped]
 from aiohttp import hdrs
 from yarl import URL
 
+from feedsvc._text import clean_line
 from feedsvc.errors import (
     BlockedAddress,
     ConnectError,
@@ -350,8 +351,9 @@ def _transport_error(exc: BaseException, target: URL) -> FetchError:
 
 
 def _one_line(text: str, limit: int) -> str:
-    """Collapse whitespace (no CR/LF may reach a log line or the store) and truncate."""
-    text = " ".join(text.split())
+    """Collapse whitespace and drop control characters (no CR/LF may reach a log line or
+    the store, no escape sequence the operator's terminal), then truncate."""
+    text = clean_line(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

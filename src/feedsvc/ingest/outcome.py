@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from feedsvc._text import clean_line
 from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.model import FetchResult, ParsedFeed, Source, SourceStatus
 
@@ -94,6 +95,10 @@ def failed(
 
 
 def one_line(error: BaseException) -> str:
-    """An exception as one line of at most 300 characters, for logs and status pages."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    """An exception as one line of at most 300 characters, for logs and status pages.
+
+    Messages quote what servers sent (a reason phrase, a header): control characters
+    are dropped, so no escape sequence is stored to reach a terminal later.
+    """
+    text = clean_line(str(error)) or type(error).__name__
     return text if len(text) <= 300 else text[:299] + "…"

@@ -164,10 +164,11 @@ class OutboxMailer:
         return [parser.parsebytes(path.read_bytes()) for path in files]
 
     def _write(self, filename: str, data: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # addresses, tokens
         temporary = self.directory / f".{filename}.{uuid.uuid4().hex}.tmp"
         try:
-            with temporary.open("xb") as file:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())

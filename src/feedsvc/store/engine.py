@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +36,7 @@ def create(url: str) -> Engine:
 
 def _sqlite(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database(Path(database))
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
@@ -53,6 +55,22 @@ def _sqlite(url: str, database: str | None) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+def _private_database(path: Path) -> None:
+    """Make the SQLite file (and its folder, when missing) readable by this user only.
+
+    It holds every subscriber's address and the keys of their links. SQLite creates
+    a file 0644 (less the umask), and its ``-wal`` and ``-shm`` files with the mode
+    of the database file; so the file is created here first, 0600, and one left
+    world-readable by an older version is tightened, with its companions.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # not ours to change
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,3 +36,17 @@ def wait_until_up(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not come up")
+
+
+@contextmanager
+def running(
+    command: list[str], health_url: str, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """``command`` (a server) running until the block ends; it is up once ``health_url`` answers."""
+    server = subprocess.Popen(command, env=env)
+    try:
+        wait_until_up(health_url)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

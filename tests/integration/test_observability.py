@@ -8,7 +8,9 @@ them already: every assertion on a counter compares two scrapes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -386,6 +388,25 @@ async def test_status_page_shows_every_source_and_the_deliveries(
         english = await response.text()
     assert "Service status" in english
     assert "tin-da-nang" in english
+
+
+async def test_status_page_policy_allows_its_inline_style_and_nothing_else(
+    site: Site, client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(status.STATUS_TOKEN_ENV, TOKEN)
+    base, config, _ = site
+    async with client.get(f"{base}/status", params={"token": TOKEN}) as response:
+        page = await response.text()
+        policy = response.headers["Content-Security-Policy"]
+        assert response.headers["Referrer-Policy"] == "no-referrer"  # its own, kept
+    styles = re.findall(r"<style>(.*?)</style>", page, re.DOTALL)
+    assert styles
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(style.encode()).digest()).decode() + "'"
+        for style in styles
+    ]
+    [style_src] = [d.split() for d in policy.split(";") if d.split()[0] == "style-src"]
+    assert style_src == ["style-src", "'self'", config.site.base_url, *hashes]
 
 
 def test_every_status_page_string_has_a_vietnamese_translation() -> None:

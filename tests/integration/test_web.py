@@ -216,3 +216,71 @@ async def test_a_story_from_two_sources_appears_once_in_all(
     links = [item["url"] for item in items]
     assert len(links) == len(set(links))
     assert store.entries.count() > len(items)  # the shared articles were stored per source
+
+
+# --- response headers that protect the pages ------------------------------------------
+
+TEMPLATES = Path(__file__).parents[2] / "src" / "feedsvc" / "templates" / "web"
+
+
+def csp(header: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy header as {directive: [sources]}."""
+    directives = [part.split() for part in header.split(";") if part.strip()]
+    return {name: sources for name, *sources in directives}
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/nowhere", "/feeds/the-thao.rss", "/digests/", "/unsubscribe/x.y", "/confirm/x"]
+)
+async def test_pages_cannot_be_framed_run_scripts_or_be_sniffed(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession, path: str
+) -> None:
+    """A framed one-button unsubscribe page is a clickjacking target; nothing here needs JS."""
+    base, _, _ = site
+    async with client.get(base + path) as response:
+        assert response.content_type == "text/html"
+        headers = response.headers
+    policy = csp(headers["Content-Security-Policy"])
+    assert policy["default-src"] == ["'none'"]  # so no script-src: no script at all
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["form-action"] == ["'self'", base]  # the forms post to site.base_url
+    assert policy["style-src"][:2] == ["'self'", base]  # /static/style.css
+    assert "'unsafe-inline'" not in policy["style-src"]
+    assert policy["base-uri"] == ["'none'"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"  # token URLs never leave the site
+
+
+async def test_feeds_send_what_they_did_plus_nosniff(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, _ = site
+    for path in ("/feeds/xa-hoi.rss", "/feeds/all.json", "/feeds.opml"):
+        async with client.get(base + path) as response:
+            assert response.status == 200
+            names = {name.lower() for name in response.headers}
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert names == {
+            "cache-control",
+            "content-length",
+            "content-type",
+            "date",
+            "etag",
+            "last-modified",
+            "vary",
+            "x-content-type-options",
+        }, path
+    for path in ("/healthz", "/static/style.css", "/metrics"):
+        async with client.get(base + path) as response:
+            assert response.headers["X-Content-Type-Options"] == "nosniff", path
+            assert "Content-Security-Policy" not in response.headers
+
+
+def test_templates_use_nothing_the_policy_forbids() -> None:
+    """No script, no style="" attribute, no on…= handler: the policy would block each."""
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert "<script" not in text, template.name
+        assert not re.search(r"\sstyle\s*=", text), template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name

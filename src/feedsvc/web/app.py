@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -22,6 +23,7 @@ from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
 from feedsvc.web.digests import Archive
 from feedsvc.web.feeds import document_response
+from feedsvc.web.headers import SecurityHeaders, content_security_policy, inline_styles
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
 
@@ -39,6 +41,7 @@ class Site:
         """Serve with ``config`` from now on (config.yaml was reloaded)."""
         self.config = config
         self.templates = templates_loader.environment(config, "web")
+        self.policy = content_security_policy(config.site.base_url, config.site.logo_url)
         intervals = [config.source_interval(s).total_seconds() for s in config.sources]
         self.max_age = int(min(intervals, default=config.fetch.interval.total_seconds()))
 
@@ -78,7 +81,11 @@ class Site:
             schedule_title=lambda name: i18n.schedule_title(self.config, name, locale),
             **context,
         )
-        return HTMLResponse(html, status_code=status, headers={"Content-Language": locale})
+        policy = content_security_policy(
+            self.config.site.base_url, self.config.site.logo_url, inline_styles(html)
+        )
+        headers = {"Content-Language": locale, "Content-Security-Policy": policy}
+        return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def create_app(config: Config, store: Store) -> Starlette:
@@ -122,6 +129,10 @@ def create_app(config: Config, store: Store) -> Starlette:
         *Archive(site).routes(),  # /digests/…, /test-email
         *Operator(site).routes(),  # /healthz, /metrics, /status
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, policy=lambda: site.policy)],
+        exception_handlers={404: not_found},
+    )
     app.state.site = site
     return app

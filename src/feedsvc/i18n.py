@@ -129,6 +129,21 @@ VI: dict[str, str] = {
     ),
     "This page needs the status token.": "Trang này cần mã truy cập trang tình trạng.",
     "Status token": "Mã truy cập",
+    "Too many wrong tokens from here. Try again in {minutes} minutes.": (
+        "Quá nhiều lần nhập sai mã từ địa chỉ này. Hãy thử lại sau {minutes} phút."
+    ),
+    "Health checks": "Kiểm tra hoạt động",
+    "Check": "Hạng mục",
+    "Details": "Chi tiết",
+    "Database": "Cơ sở dữ liệu",
+    "Disk space": "Dung lượng đĩa",
+    "Not OK": "Có vấn đề",
+    # web: the page of a request refused on a full disk (web/disk.py)
+    "Temporarily unavailable": "Tạm thời gián đoạn",
+    "We cannot save your request right now, and nothing has been changed.": (
+        "Hiện chúng tôi chưa thể lưu yêu cầu của bạn, và chưa có gì thay đổi."
+    ),
+    "Please try again in a few minutes.": "Vui lòng thử lại sau vài phút.",
     "Open": "Mở",
     "Sources": "Nguồn lấy tin",
     "Source": "Nguồn",

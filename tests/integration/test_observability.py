@@ -11,6 +11,8 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import html
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from feedsvc import config as config_module
@@ -33,6 +36,7 @@ from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from feedsvc.web import status
 from tests._net import free_port
+from tests.conftest import PG_URL
 from tests.feedserver import FeedServer
 from tests.integration import test_deliver
 from tests.smtpserver import SmtpServer
@@ -255,7 +259,7 @@ async def test_metrics_speak_openmetrics_when_asked(
 # --- /healthz ------------------------------------------------------------------------------
 
 
-async def test_healthz_reports_database_scheduler_and_last_poll(
+async def test_healthz_reports_database_disk_scheduler_and_last_poll(
     site: Site, client: aiohttp.ClientSession, pool: ProcessPoolExecutor, scheduler_off: None
 ) -> None:
     base, config, store = site
@@ -265,6 +269,7 @@ async def test_healthz_reports_database_scheduler_and_last_poll(
         assert await response.json() == {
             "status": "ok",
             "database": "ok",
+            "disk": "ok",
             "scheduler": "not running",
             "last_poll": None,
         }
@@ -279,24 +284,58 @@ async def test_healthz_reports_database_scheduler_and_last_poll(
     assert values["feedsvc_scheduler_running"] == 1
 
 
-async def test_healthz_is_503_when_the_database_cannot_answer(
-    tmp_path: Path, feed_server: FeedServer, client: aiohttp.ClientSession, scheduler_off: None
-) -> None:
-    config = make_config(tmp_path, feed_server, status_page=False)
-    unmigrated = Store.open(f"sqlite:///{tmp_path / 'empty.db'}", upgrade=False)
+@contextlib.asynccontextmanager
+async def unanswering(config: Config, url: str) -> AsyncIterator[str]:
+    """The app on a store whose database cannot answer (the URL is not migrated or
+    does not exist); yields the base URL."""
+    broken = Store.open(url, upgrade=False)
     try:
-        async with (
-            serving(config, unmigrated) as base,
-            client.get(f"{base}/healthz") as response,
-        ):
-            assert response.status == 503
-            health = await response.json()
+        async with serving(config, broken) as base:
+            yield base
     finally:
-        unmigrated.close()
-    assert health["status"] == "error"
-    assert "sources" in health["database"]  # sqlite: no such table: sources
-    assert health["scheduler"] == "not running"
-    assert health["last_poll"] is None
+        broken.close()
+
+
+async def test_healthz_is_503_and_tells_strangers_nothing_of_the_database(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    client: aiohttp.ClientSession,
+    scheduler_off: None,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unauthenticated: ok/failing and a generic reason. The driver's words (host, port,
+    database name) go to the log, and to the operator's /status page."""
+    monkeypatch.setenv(status.STATUS_TOKEN_ENV, TOKEN)
+    config = make_config(tmp_path, feed_server, status_page=True)
+    missing = sa.make_url(PG_URL).set(database="feedsvc_nowhere_db").render_as_string(False)
+    for url, detail in (
+        (f"sqlite:///{tmp_path / 'empty.db'}", "no such table: sources"),
+        (missing, '"feedsvc_nowhere_db" does not exist'),
+    ):
+        caplog.clear()
+        async with unanswering(config, url) as base:
+            async with client.get(f"{base}/healthz") as response:
+                assert response.status == 503
+                text = await response.text()
+                health = json.loads(text)
+            async with client.get(f"{base}/status", params={"token": TOKEN}) as response:
+                assert response.status == 503
+                page = await response.text()
+        assert health == {
+            "status": "failing",
+            "database": "failing",
+            "disk": "ok",
+            "reasons": {"database": "the database does not answer; see the service log"},
+            "scheduler": "not running",
+            "last_poll": None,
+        }
+        for secret in ("sources", "5432", "127.0.0.1", "nowhere", "empty.db", "sqlite"):
+            assert secret not in text
+        assert detail in html.unescape(page)  # the operator sees why
+        assert 'data-check="database" data-ok="no"' in page
+        logged = [r for r in caplog.records if r.getMessage() == "health check failing"]
+        assert [detail in str(r.__dict__["fields"]["detail"]) for r in logged] == [True]
 
 
 # --- /status -------------------------------------------------------------------------------
@@ -357,6 +396,29 @@ async def test_status_page_refuses_without_the_right_token(
         page = await response.text()
     assert "tin-da-nang" not in page
     assert 'name="token"' in page  # a form to type it into
+
+
+async def test_status_token_cannot_be_guessed_without_limit(
+    site: Site, client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a few wrong tokens a client waits, and then even the right one waits: a
+    lock-out that let the right token through would still be a guessing oracle."""
+    monkeypatch.setenv(status.STATUS_TOKEN_ENV, TOKEN)
+    base, _, _ = site
+    allowed, _ = status.WRONG_TOKENS
+    for attempt in range(allowed):
+        async with client.get(f"{base}/status", params={"token": f"guess-{attempt}"}) as response:
+            assert response.status == 401
+    for token in ("one-more-guess", TOKEN):
+        async with client.get(f"{base}/status", params={"token": token}) as response:
+            assert response.status == 429
+            assert int(response.headers["Retry-After"]) > 0
+            assert response.headers["Cache-Control"] == "no-store"
+            page = await response.text()
+        assert "tin-da-nang" not in page
+        assert "Quá nhiều lần nhập sai mã" in page
+    async with client.get(f"{base}/status") as response:  # locked out: the form waits too
+        assert response.status == 429
 
 
 async def test_status_page_shows_every_source_and_the_deliveries(

@@ -22,6 +22,7 @@ from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
 from feedsvc.web.digests import Archive
+from feedsvc.web.disk import DiskFullPage
 from feedsvc.web.feeds import document_response
 from feedsvc.web.headers import SecurityHeaders, content_security_policy, inline_styles
 from feedsvc.web.status import Operator
@@ -131,7 +132,10 @@ def create_app(config: Config, store: Store) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, policy=lambda: site.policy)],
+        middleware=[
+            Middleware(SecurityHeaders, policy=lambda: site.policy),
+            Middleware(DiskFullPage, page=lambda r: site.render(r, "web/unavailable.html", 503)),
+        ],
         exception_handlers={404: not_found},
     )
     app.state.site = site

@@ -12,6 +12,7 @@ a line of the file.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import typing
@@ -124,10 +125,34 @@ class Storage(_Model):
     url: str | None = None  # default: SQLite in data_dir
 
 
+def _check_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip()))
+    except ValueError:
+        pass
+    try:
+        meant = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+        ) from None
+    raise ValueError(f"{value!r} has host bits set: write {meant}")
+
+
+Network = Annotated[str, AfterValidator(_check_network)]
+
+
 class Http(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     status_page: bool = False
+    # A client gets this long to send a request's headers, then its body; an idle
+    # keep-alive connection is closed after keep_alive_timeout (web/protocol.py).
+    header_timeout: Duration = Field(default=timedelta(seconds=10), gt=timedelta(0))
+    body_timeout: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    keep_alive_timeout: Duration = Field(default=timedelta(seconds=5), gt=timedelta(0))
+    max_connections: int = Field(default=256, ge=1, le=100_000)  # beyond: 503
+    trusted_proxies: list[Network] = []  # whose X-Forwarded-For/-Proto is believed
 
 
 class Fetch(_Model):

@@ -42,6 +42,7 @@ from feedsvc.publish.regenerate import Publisher
 from feedsvc.store import Store
 from feedsvc.web.app import Site, create_app
 from feedsvc.web.date_header import DateHeader
+from feedsvc.web.protocol import Deadlines, protocol_class
 
 log = logging.getLogger("feedsvc.service")
 
@@ -90,12 +91,25 @@ class EmbeddedServer(uvicorn.Server):
 def http_server(
     config: Config, store: Store, *, embedded: bool = True, app: Starlette | None = None
 ) -> uvicorn.Server:
-    """uvicorn serving the app; ``embedded`` leaves SIGINT/SIGTERM to the caller."""
+    """uvicorn serving the app; ``embedded`` leaves SIGINT/SIGTERM to the caller.
+
+    Both ways it has the read deadlines and connection limit of ``http``
+    (``web/protocol.py``), and believes X-Forwarded-For only from
+    ``http.trusted_proxies``: uvicorn's default trusts 127.0.0.1, so any local
+    proxy passing the header through would choose the client's address.
+    """
     app = app or create_app(config, store)
+    http = config.http
+    deadlines = Deadlines(http.header_timeout.total_seconds(), http.body_timeout.total_seconds())
     settings = uvicorn.Config(
         DateHeader(app) if embedded else app,
-        host=config.http.host,
-        port=config.http.port,
+        host=http.host,
+        port=http.port,
+        http=protocol_class(deadlines),
+        timeout_keep_alive=http.keep_alive_timeout.total_seconds(),  # type: ignore[arg-type]
+        limit_concurrency=http.max_connections + 1,  # uvicorn counts the new one as well
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies),
         log_config=None,
         access_log=False,
         lifespan="off",

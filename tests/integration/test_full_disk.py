@@ -89,7 +89,10 @@ def browser(language: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=jar, headers={"Accept-Language": language})
 
 
-async def sign_up(client: aiohttp.ClientSession, base: str, email: str) -> aiohttp.ClientResponse:
+async def sign_up(
+    client: aiohttp.ClientSession, base: str, email: str, headers: dict[str, str] | None = None
+) -> aiohttp.ClientResponse:
+    """Open the home page and send its form, as a browser does."""
     async with client.get(f"{base}/") as page:
         match = CSRF_FIELD.search(await page.text())
     assert match
@@ -100,7 +103,7 @@ async def sign_up(client: aiohttp.ClientSession, base: str, email: str) -> aioht
         ("schedule", "daily"),
         ("locale", "vi"),
     ]
-    response = await client.post(f"{base}/subscribe", data=form)
+    response = await client.post(f"{base}/subscribe", data=form, headers=headers)
     await response.read()
     return response
 

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -121,6 +121,10 @@ def create_app(config: Config, store: Store) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         return site.render(request, "web/not_found.html", status=404)
 
+    async def gone(request: Request, exc: Exception) -> Response:
+        """The client left (or was cut off, ``web/protocol.py``) mid-body: nobody to answer."""
+        return Response(status_code=400)
+
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
@@ -136,7 +140,7 @@ def create_app(config: Config, store: Store) -> Starlette:
             Middleware(SecurityHeaders, policy=lambda: site.policy),
             Middleware(DiskFullPage, page=lambda r: site.render(r, "web/unavailable.html", 503)),
         ],
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, ClientDisconnect: gone},
     )
     app.state.site = site
     return app

@@ -53,6 +53,15 @@ RELOAD_CHECK_SECONDS = 2
 RELOAD_SETTLE_SECONDS = 1  # a changed config.yaml is applied once unchanged this long
 MISFIRE_GRACE = 6 * 3600  # a 07:00 digest still goes at 07:03, or after a restart at 09:00
 STOP_GRACE = 20  # seconds to finish in-flight work after SIGTERM
+SERVER_KEYS = (  # http keys the running server was built with: a reload cannot change them
+    "host",
+    "port",
+    "header_timeout",
+    "body_timeout",
+    "keep_alive_timeout",
+    "max_connections",
+    "trusted_proxies",
+)
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -402,8 +411,12 @@ class Service:
     async def _apply(self, config: Config) -> None:
         """Swap every part to ``config`` at once, between two polls."""
         old = self.config
-        if (config.http.host, config.http.port) != (old.http.host, old.http.port):
-            log.warning("config: http.host/http.port changes need a restart to apply")
+        restart = [
+            key for key in SERVER_KEYS if getattr(config.http, key) != getattr(old.http, key)
+        ]
+        if restart:
+            fields = {"keys": " ".join(f"http.{key}" for key in restart)}
+            log.warning("config: changes need a restart to apply", extra={"fields": fields})
         if config.mail != old.mail:
             mailer, self.mailer = self.mailer, create_mailer(config)
             await mailer.close()

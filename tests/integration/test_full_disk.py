@@ -121,7 +121,7 @@ async def test_healthz_fails_while_data_dir_disk_is_full(site: tuple[str, Config
     filler = fill(config.data_path)
     code, body = await health(base)
     assert code == 503
-    assert body["status"] == "failing"
+    assert body["status"] == "error"
     assert body["disk"] == "failing"
     assert body["database"] == "ok"  # it still reads
     assert body["reasons"] == {"disk": "the data folder's disk is full or nearly full"}

@@ -323,7 +323,7 @@ async def test_healthz_is_503_and_tells_strangers_nothing_of_the_database(
                 assert response.status == 503
                 page = await response.text()
         assert health == {
-            "status": "failing",
+            "status": "error",
             "database": "failing",
             "disk": "ok",
             "reasons": {"database": "the database does not answer; see the service log"},

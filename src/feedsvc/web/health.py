@@ -47,7 +47,7 @@ class Health:
 
     def public(self) -> dict[str, object]:
         """The /healthz body, without ``scheduler`` and ``last_poll``."""
-        body: dict[str, object] = {"status": "ok" if self.ok else "failing"}
+        body: dict[str, object] = {"status": "ok" if self.ok else "error"}  # as before
         body.update({c.name: "ok" if c.ok else "failing" for c in self.checks})
         reasons = {c.name: REASONS[c.name] for c in self.checks if not c.ok}
         if reasons:

@@ -23,6 +23,7 @@ from feedsvc.config import Config, SourceConfig
 from feedsvc.errors import FeedsvcError, Gone
 from feedsvc.ingest import outcome
 from feedsvc.ingest.fetch import Fetcher, FetchPolicy
+from feedsvc.ingest.fulltext import Extractor, wants_article
 from feedsvc.ingest.parse import parse_feed
 from feedsvc.ingest.pool import parse_pool
 from feedsvc.lease import Heartbeat, Holder, process_owner
@@ -62,6 +63,9 @@ class Poller:
         self._pool = pool
         self._own_pool = pool is None
         self._fetcher = Fetcher(fetch_policy(config), concurrency=config.fetch.concurrency)
+        self._articles = Extractor(
+            store, self._fetcher, concurrency=config.fetch.concurrency, clock=clock
+        )
         # Every poll looks its source's settings up: a scan of 2,000 cost a fifth of a 304.
         self._settings = {source.id: source for source in config.sources}
         self._unchanged: list[tuple[str, dict[str, object]]] = []
@@ -217,6 +221,8 @@ class Poller:
             log.exception("poll failed", extra={"fields": {"source": source.id}})
             internal = FeedsvcError(f"internal error: {type(error).__name__}: {error}")
             result = await self._fail(source, settings, internal, now)
+        if settings.full_text is not None and result.error is None:  # after the feed's commit
+            result = await self._articles.complete(result, settings.full_text, self._pool)
         _log(result)
         metrics.count_poll(result)
         return result
@@ -252,7 +258,13 @@ class Poller:
             source, fetched, feed, body_hash=body_hash, interval=interval, now=now
         )
         stored = await asyncio.to_thread(
-            self.store.entries.apply, source, feed, values, now, self.owner
+            self.store.entries.apply,
+            source,
+            feed,
+            values,
+            now,
+            self.owner,
+            wants_article=wants_article if settings.full_text is not None else None,
         )
         return PollResult(
             source.id,
@@ -283,6 +295,8 @@ def _log(result: PollResult) -> None:
     fields: dict[str, object] = {"source": result.source_id, "status": result.status}
     if result.status == "updated":
         fields |= {"new": result.new, "updated": result.updated}
+    if result.articles or result.article_failures:
+        fields |= {"articles": result.articles, "article_failures": result.article_failures}
     if result.error:
         fields["error"] = result.error
     if result.warning:

@@ -1,6 +1,7 @@
-"""kill -9 after `feedsvc poll` stored a lead-only entry and before its page came back:
-the entry keeps its "to fetch" mark, and the next poll fetches the page, even though
-the feed itself has not changed (a 304), and publishes the article in the feeds."""
+"""Full text in the running commands: `feedsvc run` serves the article in its feeds, and
+kill -9 after `feedsvc poll` stored a lead-only entry but before its page came back
+leaves the entry's "to fetch" mark, so the next poll fetches the page, even though the
+feed itself has not changed (a 304), and publishes the article."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests._net import free_port
 from tests.e2e.test_cli import feedsvc
+from tests.e2e.test_service import get, wait_for
 from tests.feedserver import ThreadedFeedServer
 
 ARTICLES = Path(__file__).parents[1] / "data" / "articles"
@@ -41,12 +44,13 @@ def server(tmp_path: Path) -> Iterator[ThreadedFeedServer]:
         yield running
 
 
-def write_config(tmp_path: Path, feed_url: str) -> Path:
+def write_config(tmp_path: Path, feed_url: str, port: int = 8080) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         "site:\n"
         '  title: "Bản tin thử"\n'
-        '  base_url: "http://127.0.0.1:8080"\n'
+        f'  base_url: "http://127.0.0.1:{port}"\n'
+        f"http:\n  port: {port}\n"
         "fetch:\n"
         "  allow_private_networks: true\n"
         "  timeout: 10s\n"
@@ -97,3 +101,24 @@ def test_a_kill_between_storing_and_fetching_is_picked_up_by_the_next_poll(
         [body] = db.execute("SELECT body FROM documents WHERE name = 'giao-thong.json'").fetchone()
     [published] = json.loads(body)["items"]
     assert "Cầu Cửa Hội có tổng chiều dài gần 5,2 km" in published["content_html"]
+
+
+def test_run_serves_the_article_in_its_feeds(tmp_path: Path, server: ThreadedFeedServer) -> None:
+    port = free_port()
+    config = write_config(tmp_path, server.url("/feeds/nghean.rss"), port)
+    command = [sys.executable, "-m", "feedsvc", "run", "--config", str(config)]
+    service = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    feed = f"http://127.0.0.1:{port}/feeds/giao-thong.json"
+    try:
+        wait_for(lambda: "trong quý IV/2025" in get(feed).decode(), 60, "the article in the feed")
+        [published] = json.loads(get(feed))["items"]
+        service.send_signal(signal.SIGTERM)
+        code = service.wait(timeout=30)
+    finally:
+        if service.poll() is None:
+            service.kill()
+        log = service.communicate()[1] if service.stderr else ""
+    assert code == 0, log
+    assert published["content_html"].startswith("<p>Cầu Cửa Hội có tổng chiều dài gần 5,2 km")
+    assert published["summary"] == LEAD
+    assert "polled source=nghean status=updated new=1 updated=0 articles=1" in log

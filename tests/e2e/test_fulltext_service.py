@@ -121,4 +121,4 @@ def test_run_serves_the_article_in_its_feeds(tmp_path: Path, server: ThreadedFee
     assert code == 0, log
     assert published["content_html"].startswith("<p>Cầu Cửa Hội có tổng chiều dài gần 5,2 km")
     assert published["summary"] == LEAD
-    assert "polled source=nghean status=updated new=1 updated=0 articles=1" in log
+    assert "articles source=nghean stored=1 failed=0" in log

@@ -102,7 +102,10 @@ class Extractor:
         )
         now = self._clock()
         stored = await asyncio.to_thread(self._store.entries.record_articles, articles, now)
-        return _counted(result, articles, stored)
+        result = _counted(result, articles, stored)
+        fields = {"source": result.source_id, "stored": result.articles}
+        log.info("articles", extra={"fields": fields | {"failed": result.article_failures}})
+        return result
 
     async def _article(
         self, source_id: str, due: ArticleDue, selector: str | None, pool: Executor | None

@@ -141,6 +141,7 @@ class Poller:
             async with slots:
                 result = await self.poll_source(source)
             beat.done(source.id)
+            result = await self._full_text(result)
             if on_result:
                 on_result(result)
             return result
@@ -150,6 +151,15 @@ class Poller:
                 return list(await asyncio.gather(*(run(source) for source in claimed)))
         finally:
             await self._flush_unchanged()
+
+    async def _full_text(self, result: PollResult) -> PollResult:
+        """Fetch the article pages of the source's entries marked "to fetch" (a full_text
+        source), now that its feed is stored and its slot and heartbeat are given back:
+        pages can take a while, and need neither."""
+        full_text = self._settings[result.source_id].full_text
+        if full_text is None or result.error is not None:
+            return result
+        return await self._articles.complete(result, full_text, self._pool)
 
     def _claim(self, ids: Sequence[str] | None, due_only: bool, force: bool) -> list[Source]:
         now = self.clock()
@@ -221,8 +231,6 @@ class Poller:
             log.exception("poll failed", extra={"fields": {"source": source.id}})
             internal = FeedsvcError(f"internal error: {type(error).__name__}: {error}")
             result = await self._fail(source, settings, internal, now)
-        if settings.full_text is not None and result.error is None:  # after the feed's commit
-            result = await self._articles.complete(result, settings.full_text, self._pool)
         _log(result)
         metrics.count_poll(result)
         return result
@@ -295,8 +303,6 @@ def _log(result: PollResult) -> None:
     fields: dict[str, object] = {"source": result.source_id, "status": result.status}
     if result.status == "updated":
         fields |= {"new": result.new, "updated": result.updated}
-    if result.articles or result.article_failures:
-        fields |= {"articles": result.articles, "article_failures": result.article_failures}
     if result.error:
         fields["error"] = result.error
     if result.warning:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, null, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, null, select, true, update
 
 from feedsvc.model import Article, ArticleDue, ParsedEntry, ParsedFeed, Source, StoreOutcome
 from feedsvc.store.engine import reading, writing
@@ -20,6 +20,9 @@ from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
 """Entries published this long before a source's first poll are its backlog, not news."""
+
+# Written so that both SQLite ("= 1") and PostgreSQL use ix_entries_full_text_due.
+_DUE = entries.c.full_text_due == true()
 
 WantsArticle = Callable[[ParsedEntry], bool]
 """Whether an entry's page is to be fetched for its full text (``ingest.fulltext``)."""
@@ -115,7 +118,7 @@ class EntryStore:
         (those a killed process left come before this poll's)."""
         query = (
             select(entries.c.id, entries.c.link, entries.c.content)
-            .where(entries.c.full_text_due.is_(True), entries.c.source_id == source_id)
+            .where(_DUE, entries.c.source_id == source_id)
             .order_by(entries.c.id)
             .limit(limit)
         )
@@ -137,7 +140,7 @@ class EntryStore:
             still_due = conn.execute(
                 select(entries.c.id, entries.c.link)
                 .where(entries.c.id.in_([a.entry_id for a in articles]))
-                .where(entries.c.full_text_due.is_(True))
+                .where(_DUE)
                 .with_for_update()
             )
             links = {row.id: row.link for row in still_due}

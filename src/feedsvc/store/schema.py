@@ -136,7 +136,7 @@ Index(
     "ix_entries_full_text_due",
     entries.c.source_id,
     entries.c.id,
-    sqlite_where=text("full_text_due"),
+    sqlite_where=text("full_text_due = 1"),  # the form SQLite matches
     postgresql_where=text("full_text_due"),
 )
 

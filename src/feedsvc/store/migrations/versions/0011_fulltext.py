@@ -32,7 +32,7 @@ def upgrade() -> None:
         "ix_entries_full_text_due",
         "entries",
         ["source_id", "id"],
-        sqlite_where=sa.text("full_text_due"),
+        sqlite_where=sa.text("full_text_due = 1"),
         postgresql_where=sa.text("full_text_due"),
     )
 

@@ -308,7 +308,7 @@ async def test_each_page_is_fetched_once_without_validators(
 
 
 @pytest.mark.usefixtures("loopback_127_0_0_1_counts_as_public")
-async def test_the_feeds_carry_the_article_and_the_digest_text_stays_the_summary(
+async def test_the_feeds_carry_the_article_and_the_summary_stays_the_lead(
     newsroom: tuple[Config, dict[int, str]], store_for: Store, pool: ProcessPoolExecutor
 ) -> None:
     config, links = newsroom
@@ -322,9 +322,10 @@ async def test_the_feeds_carry_the_article_and_the_digest_text_stays_the_summary
     assert "Cầu Cửa Hội có tổng chiều dài gần 5,2 km" in items[links[2]]["content_html"]
     assert items[links[2]]["summary"] == LEADS[2][1]
     assert items[links[4]]["content_html"] == f"<p>{LEADS[4][1]}</p>"
-    rss = store_for.documents.get("kinh-te.rss")
-    assert rss is not None
-    assert "Theo báo cáo nhanh của Sở Nông nghiệp" in rss.body.decode()
+    for name in ("kinh-te.rss", "kinh-te.atom"):  # content:encoded, Atom content
+        stored = store_for.documents.get(name)
+        assert stored is not None
+        assert "Theo báo cáo nhanh của Sở Nông nghiệp" in stored.body.decode()
 
 
 async def test_an_edit_keeps_the_article_unless_the_link_changes(

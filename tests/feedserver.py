@@ -9,8 +9,9 @@ request. Routes:
                                          ``?type=text/html`` overrides the Content-Type,
                                          ``?claim=gzip`` sends that Content-Encoding on
                                          the uncompressed file (a broken server)
-``/plain/NAME``                           the same file with no validators and never a 304
-                                         (servers that ignore conditional GET)
+``/plain/NAME?delay=S``                   the same file with no validators and never a 304
+                                         (servers that ignore conditional GET), after S
+                                         seconds if given (article pages, a slow site)
 ``/encoded/ENC/NAME``                    the same file compressed: ENC is ``gzip``,
                                          ``deflate``, ``deflate-raw`` (sent as ``deflate``)
                                          or ``br``
@@ -37,7 +38,8 @@ repository root to get a separate process (it prints its base URL), e.g. so that
 a benchmark's CPU time is the client's alone.
 
 ``server.requests[path]`` counts requests, ``server.received`` keeps each
-request's headers, ``server.connections`` counts accepted TCP connections, and
+request's headers, ``server.connections`` counts accepted TCP connections,
+``server.most_at_once`` the most requests it was answering at one time, and
 ``server.write(name, content)`` edits a feed between requests.
 """
 
@@ -75,6 +77,8 @@ _CONTENT_TYPES = {
     ".rss": "application/rss+xml; charset=utf-8",
     ".atom": "application/atom+xml; charset=utf-8",
     ".json": "application/feed+json; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".pdf": "application/pdf",
 }
 _MiB = 1 << 20
 # Allocated once at import, so that a test measuring its own peak memory while a
@@ -113,6 +117,8 @@ class FeedServer:
         self.requests: Counter[str] = Counter()
         self.received: list[Received] = []
         self.connections = 0
+        self.most_at_once = 0
+        self._at_once = 0
         self._port = port
         self._files: dict[Path, tuple[int, int, _File]] = {}
         self._runner: web.AppRunner | None = None
@@ -193,6 +199,7 @@ class FeedServer:
         self.requests.clear()
         self.received.clear()
         self.connections = 0
+        self.most_at_once = 0
 
     def write(self, name: str, content: bytes | str) -> Path:
         """Create or edit ``ROOT/name``; its Last-Modified always moves forward.
@@ -233,7 +240,12 @@ class FeedServer:
         self.received.append(
             Received(request.method, request.path, request.query_string, request.headers.copy())
         )
-        return await handler(request)
+        self._at_once += 1
+        self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            return await handler(request)
+        finally:
+            self._at_once -= 1
 
     async def _feed(self, request: web.Request) -> web.Response:
         feed = self._load(request.match_info["name"])
@@ -253,6 +265,8 @@ class FeedServer:
 
     async def _plain(self, request: web.Request) -> web.Response:
         feed = self._load(request.match_info["name"])
+        if "delay" in request.query:
+            await _idle(request, float(request.query["delay"]))
         return web.Response(body=feed.body, headers={"Content-Type": feed.content_type})
 
     async def _redirect(self, request: web.Request) -> web.Response:

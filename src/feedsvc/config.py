@@ -166,6 +166,35 @@ class Fetch(_Model):
     lease: Duration = timedelta(minutes=5)  # how long a process may hold a claimed source
 
 
+def _check_selector(selector: str) -> str:
+    """A CSS selector lxml can run (cssselect translates it to XPath once, here)."""
+    from cssselect import GenericTranslator, SelectorError
+
+    try:
+        GenericTranslator().css_to_xpath(selector)
+    except SelectorError as exc:
+        raise ValueError(f"invalid CSS selector {selector!r}: {exc}") from None
+    return selector
+
+
+class FullText(_Model):
+    """``full_text: true``, or ``{selector: "div.article-content"}`` where trafilatura's
+    guess of the article is not good enough for a site."""
+
+    selector: Annotated[str, AfterValidator(_check_selector)] | None = None
+
+
+def _full_text(value: object) -> object:
+    """``true`` is the short form of ``{}``; ``false`` (and absent) is None."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    if value is None or isinstance(value, dict):
+        return value
+    raise ValueError('write true, false or {selector: "div.article-content"}')
+
+
 class SourceConfig(_Model):
     id: Slug
     url: HttpUrl
@@ -173,6 +202,8 @@ class SourceConfig(_Model):
     categories: list[Slug] = []
     interval: Duration | None = None
     timezone: TimeZone | None = None  # zone of dates without one; default site.timezone
+    # Fetch each new entry's page when the feed gives only a lead (ingest.fulltext).
+    full_text: Annotated[FullText | None, BeforeValidator(_full_text)] = None
 
 
 class Category(_Model):

@@ -181,6 +181,27 @@ class PollResult:
     warning: str | None = None
     entry_ids: tuple[int, ...] = field(default=())
     backlog: int = 0  # of the new entries, those stored as backlog (never news)
+    articles: int = 0  # entries whose content is now their article page's (full text)
+    article_failures: int = 0  # pages that gave nothing: those entries keep the feed's lead
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleDue:
+    """A stored entry whose article page is still to be fetched (``full_text: true``)."""
+
+    entry_id: int
+    link: str
+    content: str  # what the feed gave: kept unless the page gives more
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What an entry's page gave: sanitized article HTML, or why the feed's lead stays."""
+
+    entry_id: int
+    link: str  # the link fetched: an entry whose link changed since is left alone
+    content: str | None  # None: nothing usable, see ``error``
+    error: str | None = None
 
 
 class SubscriberStatus(StrEnum):

@@ -148,6 +148,7 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         now: datetime,
+        accept: str | None = None,
     ) -> FetchResult:
         """Conditionally GET ``url``, following redirects, within the policy's limits.
 
@@ -156,6 +157,7 @@ class Fetcher:
             etag, last_modified: validators from the previous 200, sent as
                 If-None-Match / If-Modified-Since.
             now: aware UTC time, to turn Retry-After into an absolute time.
+            accept: an Accept header instead of the feed types (an article page).
 
         Returns:
             The final response; ``body`` is None for 304 Not Modified.
@@ -165,6 +167,8 @@ class Fetcher:
         """
         target = self._checked(_parse_url(url))
         headers = _conditional_headers(etag, last_modified)
+        if accept:
+            headers = {**(headers or {}), hdrs.ACCEPT: accept}
         async with self._host_slot(target), self._slots:
             try:
                 async with asyncio.timeout(self._policy.timeout):

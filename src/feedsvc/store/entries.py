@@ -7,19 +7,25 @@ entries, one UPDATE of the edited ones, one UPDATE of the source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, null, select, true, update
 
-from feedsvc.model import ParsedEntry, ParsedFeed, Source, StoreOutcome
+from feedsvc.model import Article, ArticleDue, ParsedEntry, ParsedFeed, Source, StoreOutcome
 from feedsvc.store.engine import reading, writing
 from feedsvc.store.schema import entries, entry_categories
 from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
 """Entries published this long before a source's first poll are its backlog, not news."""
+
+# Written so that both SQLite ("= 1") and PostgreSQL use ix_entries_full_text_due.
+_DUE = entries.c.full_text_due == true()
+
+WantsArticle = Callable[[ParsedEntry], bool]
+"""Whether an entry's page is to be fetched for its full text (``ingest.fulltext``)."""
 
 _EDITABLE = (
     "guid",
@@ -51,14 +57,19 @@ class EntryStore:
         source_values: dict[str, Any],
         now: datetime,
         owner: str | None = None,
+        *,
+        wants_article: WantsArticle | None = None,
     ) -> StoreOutcome:
         """Store ``feed``'s entries and the source's new state, all or nothing, and give
         ``owner``'s lease on the source back.
 
         An entry whose identity is already stored for this source is updated in
         place when its content changed (``revision`` goes up, ``first_seen_at``
-        stays, so it is not news again); otherwise it is left alone.
+        stays, so it is not news again); otherwise it is left alone. New entries
+        that ``wants_article`` picks are marked to have their page fetched; an
+        edit keeps an article already fetched unless the entry's link changed.
         """
+        wants = wants_article or _no_article
         unique = _first_of_each_identity(feed.entries)
         with writing(self._engine) as conn:
             stored = {
@@ -76,7 +87,7 @@ class EntryStore:
                 if identity in stored and stored[identity][1] != e.content_hash
             ]
             new_ids: list[int] = []
-            rows = [_new_row(source, e, now) for e in fresh]
+            rows = [_new_row(source, e, now, wants(e)) for e in fresh]
             if rows:
                 result = conn.execute(entries.insert().returning(entries.c.id), rows)
                 new_ids = list(result.scalars())
@@ -88,9 +99,10 @@ class EntryStore:
                         changed_at=now,
                         revision=entries.c.revision + 1,
                         filed=False,  # an edit may move it between categories
-                        **{name: bindparam(f"_{name}") for name in _EDITABLE},
+                        **{name: bindparam(f"_{name}") for name in _EDITABLE}
+                        | _KEEP_ARTICLE_UNLESS_LINK_CHANGED,
                     ),
-                    [_edit_params(entry_id, e) for entry_id, e in edited],
+                    [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
             self._sources.release(conn, source.id, source_values, owner)
         return StoreOutcome(
@@ -100,6 +112,64 @@ class EntryStore:
             updated_ids=tuple(entry_id for entry_id, _ in edited),
             backlog=sum(1 for row in rows if row["backlog"]),
         )
+
+    def articles_due(self, source_id: str, limit: int) -> list[ArticleDue]:
+        """The source's entries whose page is still to be fetched, oldest stored first
+        (those a killed process left come before this poll's)."""
+        query = (
+            select(entries.c.id, entries.c.link, entries.c.content)
+            .where(_DUE, entries.c.source_id == source_id)
+            .order_by(entries.c.id)
+            .limit(limit)
+        )
+        with reading(self._engine) as conn:
+            return [ArticleDue(row.id, row.link, row.content) for row in conn.execute(query)]
+
+    def record_articles(self, articles: Sequence[Article], now: datetime) -> list[int]:
+        """Store what each entry's page gave and clear its mark; return the entries whose
+        content is now the article's.
+
+        An entry no longer due (another process got there first) or whose link
+        changed since the fetch (an edit: its new page is due instead) is left as
+        it is. An article's entry is marked unfiled, so the next publish renders
+        its feeds again.
+        """
+        if not articles:
+            return []
+        with writing(self._engine) as conn:
+            still_due = conn.execute(
+                select(entries.c.id, entries.c.link)
+                .where(entries.c.id.in_([a.entry_id for a in articles]))
+                .where(_DUE)
+                .with_for_update()
+            )
+            links = {row.id: row.link for row in still_due}
+            current = [a for a in articles if links.get(a.entry_id, None) == a.link]
+            found = [a for a in current if a.content is not None]
+            failed = [a for a in current if a.content is None]
+            done = {"full_text_due": False, "full_text_at": now}
+            if found:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == bindparam("_id"))
+                    .values(
+                        content=bindparam("_content"),
+                        content_source="article",
+                        full_text_error=None,
+                        changed_at=now,
+                        filed=False,
+                        **done,
+                    ),
+                    [{"_id": a.entry_id, "_content": a.content} for a in found],
+                )
+            if failed:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == bindparam("_id"))
+                    .values(full_text_error=bindparam("_error"), **done),
+                    [{"_id": a.entry_id, "_error": a.error} for a in failed],
+                )
+        return [a.entry_id for a in found]
 
     def purge(self, before: datetime, keep_per_feed: int) -> int:
         """Delete entries first seen before ``before``, except each feed's newest
@@ -163,7 +233,7 @@ def _columns(entry: ParsedEntry) -> dict[str, Any]:
     }
 
 
-def _new_row(source: Source, entry: ParsedEntry, now: datetime) -> dict[str, Any]:
+def _new_row(source: Source, entry: ParsedEntry, now: datetime, due: bool) -> dict[str, Any]:
     return {
         **_columns(entry),
         "source_id": source.id,
@@ -173,7 +243,31 @@ def _new_row(source: Source, entry: ParsedEntry, now: datetime) -> dict[str, Any
         "revision": 0,
         "backlog": _is_backlog(entry, source.first_polled_at, now),
         "filed": False,
+        "content_source": "feed",
+        "full_text_due": due,
     }
+
+
+def _no_article(entry: ParsedEntry) -> bool:
+    return False
+
+
+# An edit from the feed keeps the article fetched for the entry, and the record of a
+# failed fetch, as long as the link is the same: the page was fetched once, on purpose.
+# A new link is a new page: the feed's content is back, and its page is due if wanted.
+# CASE in SQL, not a decision on rows read before: it sees an article another process
+# stored meanwhile. Every right-hand side reads the row as it was before the UPDATE.
+_SAME_LINK = entries.c.link.is_not_distinct_from(bindparam("_link"))
+_KEEP_ARTICLE_UNLESS_LINK_CHANGED: dict[str, Any] = {
+    "content": case(
+        (and_(entries.c.content_source == "article", _SAME_LINK), entries.c.content),
+        else_=bindparam("_content"),
+    ),
+    "content_source": case((_SAME_LINK, entries.c.content_source), else_="feed"),
+    "full_text_due": case((_SAME_LINK, entries.c.full_text_due), else_=bindparam("_due")),
+    "full_text_error": case((_SAME_LINK, entries.c.full_text_error), else_=null()),
+    "full_text_at": case((_SAME_LINK, entries.c.full_text_at), else_=null()),
+}
 
 
 def _is_backlog(entry: ParsedEntry, first_polled_at: datetime | None, now: datetime) -> bool:
@@ -187,5 +281,6 @@ def _is_backlog(entry: ParsedEntry, first_polled_at: datetime | None, now: datet
     return entry.published < (first_polled_at or now) - BACKLOG_AGE
 
 
-def _edit_params(entry_id: int, entry: ParsedEntry) -> dict[str, Any]:
-    return {"_id": entry_id, **{f"_{name}": value for name, value in _columns(entry).items()}}
+def _edit_params(entry_id: int, entry: ParsedEntry, due: bool) -> dict[str, Any]:
+    columns = _columns(entry)
+    return {"_id": entry_id, "_due": due, **{f"_{name}": value for name, value in columns.items()}}

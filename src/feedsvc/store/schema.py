@@ -114,6 +114,13 @@ entries = Table(
     # False until classified: stored and filed are two transactions, and a kill in
     # between must leave a mark that the next publish (or process) picks up.
     Column("filed", Boolean, nullable=False, default=False, server_default=false()),
+    # Full text (ingest.fulltext): where ``content`` came from, "feed" or "article" (the
+    # entry's page); the page is fetched after the entry is stored, so "to fetch" is a
+    # mark that outlives a kill, like ``filed``. A failed fetch keeps the feed's lead.
+    Column("content_source", String(16), nullable=False, default="feed", server_default="feed"),
+    Column("full_text_due", Boolean, nullable=False, default=False, server_default=false()),
+    Column("full_text_error", Text),
+    Column("full_text_at", UTCDateTime),  # when the page was fetched (or failed)
     UniqueConstraint("source_id", "identity"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
 )
@@ -123,6 +130,14 @@ Index(
     entries.c.id,
     sqlite_where=text("NOT filed"),
     postgresql_where=text("NOT filed"),
+)
+
+Index(
+    "ix_entries_full_text_due",
+    entries.c.source_id,
+    entries.c.id,
+    sqlite_where=text("full_text_due = 1"),  # the form SQLite matches
+    postgresql_where=text("full_text_due"),
 )
 
 entry_categories = Table(

@@ -2,7 +2,7 @@
 durable "to fetch" mark, so a kill between storing an entry and fetching its page loses
 nothing.
 
-Revision ID: 0011
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 
@@ -12,7 +12,7 @@ Existing entries keep their content, from the feed, and are not fetched.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -2,7 +2,7 @@
 
 ``Store.open(url)`` gives one object per process with a repository per table
 group (``store.sources``, ``store.entries``, ``store.categories``,
-``store.documents``, ``store.settings``); each method is one transaction.
+``store.documents``, ``store.fragments``, ``store.settings``); each method is one transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
+from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
 
@@ -27,6 +28,7 @@ class Store:
         self.entries = EntryStore(engine, self.sources)
         self.categories = CategoryStore(engine)
         self.documents = DocumentStore(engine)
+        self.fragments = FragmentStore(engine)
         self.settings = SettingStore(engine)
         self.subscribers = SubscriberStore(engine)
         self.deliveries = DeliveryStore(engine)

@@ -144,6 +144,21 @@ documents = Table(
     Column("last_modified", UTCDateTime, nullable=False),  # moves only when the body changes
 )
 
+# Each entry's element in each feed format, serialized once (publish.fragments): a
+# feed is its head and these. Deleting an entry deletes its fragments.
+fragments = Table(
+    "fragments",
+    metadata,
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("format", String(8), primary_key=True),
+    Column("revision", Integer, nullable=False),  # the entry's when it was rendered
+    Column("context", String(32), nullable=False),  # publish.fragments.context_key
+    Column("item_id", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -128,6 +128,25 @@ def build(work: Path, *, categories: int, entries: int) -> Path:
     return db
 
 
+EDITED = " — đã cập nhật"  # what `edit_one` adds to the title of the first source's newest item
+
+
+def edit_one(config: Config, store: Store, *, entries: int) -> list[int]:
+    """Poll the first source again with its newest item's title edited; return the ids
+    stored (the edited entry, at its next revision; the other items are unchanged)."""
+    configured, category = config.sources[0], config.categories[0]
+    body = _prose.rss(configured.id, category.title, entries=entries, newest=SEEN)
+    body = body.replace(b" (1)</title>", f" (1){EDITED}</title>".encode(), 1)
+    parsed = parse_feed(
+        body, url=configured.url, headers={}, timezone=config.site.timezone, now=SEEN
+    )
+    source = next(s for s in store.sources.list() if s.id == configured.id)
+    outcome = store.entries.apply(source, parsed, {}, SEEN + timedelta(minutes=5))
+    if outcome.new or outcome.updated != 1:
+        raise ValueError(f"expected one entry edited, got {outcome}")
+    return list(outcome.updated_ids)
+
+
 def copy(db: Path, target: Path) -> Path:
     """A fresh copy of the newsroom for one run (SQLite's backup API: WAL content included)."""
     with closing(sqlite3.connect(db)) as source, closing(sqlite3.connect(target)) as copied:

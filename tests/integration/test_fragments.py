@@ -79,13 +79,13 @@ def test_an_edit_shows_and_only_its_fragments_are_rendered_again(
     publisher = Publisher(config, store)
     publisher.publish_all(NOW)
     rows = store.fragments.count()
-    assert rows == len({e.id for e in store.categories.newest(None, 100)}) * 3
+    assert rows == len(store.categories.newest(None, 100))
     before = store.fragments.get([entry_id], ["rss"], _context(config))
     add_untagged(store, dataclasses.replace(untagged(1, "Tin đã sửa"), identity="fingerprint:1"))
     publisher.publish_all(NOW + timedelta(minutes=5))
     assert store.fragments.count() == rows
     after = store.fragments.get([entry_id], ["rss"], _context(config))
-    assert after[(entry_id, "rss")].revision == before[(entry_id, "rss")].revision + 1
+    assert after[entry_id].revision == before[entry_id].revision + 1
     assert_published_as_a_full_render(config, store)
     feed = store.documents.get("xa-hoi.rss")
     assert feed is not None
@@ -115,12 +115,12 @@ def test_retention_takes_the_fragments_of_purged_entries(
     load_corpus(config, store)
     Publisher(config, store).publish_all(NOW)
     ids = [e.id for e in store.categories.newest(None, 1000)]
-    assert store.fragments.count() == len(ids) * 3
+    assert store.fragments.count() == len(ids)
     store.entries.purge(NOW + timedelta(days=1), keep_per_feed=2)
     kept = [e.id for e in store.categories.newest(None, 1000)]
     assert 0 < len(kept) < len(ids)
-    assert store.fragments.count() == len(kept) * 3
-    assert set(store.fragments.get(ids, ["rss"], _context(config))) == {(i, "rss") for i in kept}
+    assert store.fragments.count() == len(kept)
+    assert set(store.fragments.get(ids, ["rss"], _context(config))) == set(kept)
 
 
 def test_an_older_revision_never_replaces_a_newer_one(
@@ -130,15 +130,21 @@ def test_an_older_revision_never_replaces_a_newer_one(
     store.sources.sync([(s.id, s.url) for s in config.sources], NOW)
     [entry_id] = add_untagged(store, untagged(1))
 
-    def fragment(revision: int) -> Fragment:
-        return Fragment(
-            entry_id, revision, "rss", "x", NOW, NOW, f"<item>{revision}</item>".encode()
-        )
+    def fragment(revision: int, **bodies: bytes) -> Fragment:
+        return Fragment(entry_id, revision, "x", NOW, NOW, bodies)
 
-    assert store.fragments.put([fragment(2)], "c") == 1
-    store.fragments.put([fragment(1)], "c")  # a slower process that read the entry earlier
-    assert store.fragments.get([entry_id], ["rss"], "c")[(entry_id, "rss")].revision == 2
-    store.fragments.put([fragment(3)], "d")
+    def stored(context: str = "c") -> Fragment:
+        return store.fragments.get([entry_id], ["rss", "atom"], context)[entry_id]
+
+    assert store.fragments.put([fragment(2, rss=b"<item>2</item>")], "c") == 1
+    store.fragments.put([fragment(1, rss=b"<item>1</item>")], "c")  # read the entry earlier
+    assert (stored().revision, stored().bodies) == (2, {"rss": b"<item>2</item>"})
+    store.fragments.put([fragment(2, atom=b"<entry>2</entry>")], "c")  # formats add up
+    assert stored().bodies == {"rss": b"<item>2</item>", "atom": b"<entry>2</entry>"}
+    store.fragments.put([fragment(3, atom=b"<entry>3</entry>")], "c")  # an edit starts over
+    assert stored().bodies == {"atom": b"<entry>3</entry>"}
+    store.fragments.put([fragment(3, rss=b"<item>3</item>")], "d")  # so does another context
+    assert stored("d").bodies == {"rss": b"<item>3</item>"}
     assert store.fragments.get([entry_id], ["rss"], "c") == {}
 
 

@@ -56,47 +56,53 @@ def render_cached(
     feed: FeedInfo,
     entries: Sequence[Entry],
     now: datetime,
-    cached: Mapping[tuple[int, str], Fragment],
+    cached: Mapping[int, Fragment],
 ) -> tuple[dict[Format, bytes], list[Fragment]]:
     """The documents ``render_all`` would write, from ``cached`` fragments where they are
-    current (same revision), and the fragments that had to be built (to be cached).
+    current (same revision, every format there), and the fragments that had to be
+    built (to be cached).
 
     Args:
-        cached: fragments by (entry id, format), already of this feed's :func:`context_key`.
+        cached: fragments by entry id, already of this feed's :func:`context_key`.
     """
     formats = tuple(formats)
-    missing = [
-        entry
-        for entry in entries
-        if any(_stale(cached.get((entry.id, fmt)), entry) for fmt in formats)
-    ]
+    wanted = set(formats)
+    missing = [entry for entry in entries if _stale(cached.get(entry.id), entry, wanted)]
     built = build(formats, feed, missing)
-    fresh = {(fragment.entry_id, fragment.format): fragment for fragment in built}
-    documents = {}
-    for fmt in formats:
-        shown = [fresh.get((e.id, fmt)) or cached[(e.id, fmt)] for e in entries]
-        documents[fmt] = assemble(fmt, feed, shown, now)
-    return documents, built
+    fragments = {**cached, **{fragment.entry_id: fragment for fragment in built}}
+    shown = [fragments[entry.id] for entry in entries]
+    return {fmt: assemble(fmt, feed, shown, now) for fmt in formats}, built
 
 
-def _stale(fragment: Fragment | None, entry: Entry) -> bool:
-    return fragment is None or fragment.revision != entry.revision
+def _stale(fragment: Fragment | None, entry: Entry, formats: set[Format]) -> bool:
+    return (
+        fragment is None
+        or fragment.revision != entry.revision
+        or not fragment.bodies.keys() >= formats
+    )
 
 
 def build(formats: Iterable[Format], feed: FeedInfo, entries: Sequence[Entry]) -> list[Fragment]:
-    """Each entry's fragment in each format (each entry cleaned once for all formats)."""
+    """Each entry's fragment in ``formats`` (each entry cleaned once for all of them)."""
     if not entries:
         return []
     context = feed.entry_context
     shown = [(entry, to_item(entry, context)) for entry in entries]
-    built: list[Fragment] = []
-    for fmt in formats:
-        bodies = _json_bodies(shown) if fmt == "json" else _xml_bodies(fmt, feed, shown)
-        built += [
-            Fragment(entry.id, entry.revision, fmt, item.id, item.published, item.updated, body)
-            for (entry, item), body in zip(shown, bodies, strict=True)
-        ]
-    return built
+    bodies = {
+        fmt: _json_bodies(shown) if fmt == "json" else _xml_bodies(fmt, feed, shown)
+        for fmt in formats
+    }
+    return [
+        Fragment(
+            entry.id,
+            entry.revision,
+            item.id,
+            item.published,
+            item.updated,
+            {fmt: bodies[fmt][n] for fmt in bodies},
+        )
+        for n, (entry, item) in enumerate(shown)
+    ]
 
 
 def _json_bodies(shown: Sequence[tuple[Entry, Item]]) -> list[bytes]:
@@ -131,7 +137,7 @@ def _declarations(parent: Any) -> bytes:
 def assemble(fmt: Format, feed: FeedInfo, fragments: Sequence[Fragment], now: datetime) -> bytes:
     """The ``fmt`` document of ``feed`` holding ``fragments`` (one per entry), newest first."""
     ordered = sorted(fragments, key=lambda f: (-f.published.timestamp(), f.item_id))
-    bodies = [fragment.body for fragment in ordered]
+    bodies = [fragment.bodies[fmt] for fragment in ordered]
     if fmt == "json":
         before, after = jsonfeed.head(feed)
         return before + b",".join(bodies) + after

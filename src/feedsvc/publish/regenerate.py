@@ -107,7 +107,7 @@ class Publisher:
         # Twins of a story take room before dedupe: read more than will be shown.
         newest = self.store.categories.newest(None if info.id == ALL else info.id, limit * 2)
         entries = dedupe(newest)[:limit]
-        documents = self._render(info, entries, now)
+        documents = self.render_feed(info, entries, now)
         return [
             f"{info.id}.{fmt}"
             for fmt, body in documents.items()
@@ -116,7 +116,7 @@ class Publisher:
             )
         ]
 
-    def _render(
+    def render_feed(
         self, info: FeedInfo, entries: Sequence[Entry], now: datetime
     ) -> dict[Format, bytes]:
         """``render_all``'s documents, each entry's part taken from the fragment cache

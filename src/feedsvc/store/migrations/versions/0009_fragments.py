@@ -1,4 +1,4 @@
-"""Entry fragments: each entry's element in each feed format, rendered once and reused.
+"""Entry fragments: each entry's part of the feeds in each format, rendered once and reused.
 
 Revision ID: 0009
 Revises: 0005
@@ -23,17 +23,18 @@ def upgrade() -> None:
     op.create_table(
         "fragments",
         sa.Column("entry_id", Id, nullable=False),
-        sa.Column("format", sa.String(8), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("context", sa.String(32), nullable=False),
         sa.Column("item_id", sa.Text(), nullable=False),
         sa.Column("published_at", When, nullable=False),
         sa.Column("updated_at", When, nullable=False),
-        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("rss", sa.LargeBinary()),
+        sa.Column("atom", sa.LargeBinary()),
+        sa.Column("json", sa.LargeBinary()),
         sa.ForeignKeyConstraint(
             ["entry_id"], ["entries.id"], name="fk_fragments_entry_id_entries", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("entry_id", "format", name="pk_fragments"),
+        sa.PrimaryKeyConstraint("entry_id", name="pk_fragments"),
     )
 
 

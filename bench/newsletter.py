@@ -40,10 +40,12 @@ class Plan:
     categories: int
     entries: int  # new entries per category in the digest's day
     runs: int  # of each scenario, alternating
+    digest_items: int = 14  # newsletter.max_items_per_category
+    teaser_chars: int = 260  # summaries as long as a digest shows them (220 characters)
 
 
-FULL = Plan(subscribers=10_000, combinations=20, categories=8, entries=15, runs=2)
-QUICK = Plan(subscribers=500, combinations=20, categories=8, entries=15, runs=1)
+FULL = Plan(subscribers=10_000, combinations=20, categories=8, entries=20, runs=3)
+QUICK = Plan(subscribers=500, combinations=20, categories=8, entries=20, runs=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,9 @@ def run(quick: bool) -> Report:
     with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
         work = Path(tmp)
         progress(f"newsletter: storing {plan.categories * plan.entries} entries")
-        db = _newsroom.build(work, categories=plan.categories, entries=plan.entries)
+        db = _newsroom.build(
+            work, categories=plan.categories, entries=plan.entries, teaser_chars=plan.teaser_chars
+        )
         progress(f"newsletter: adding {plan.subscribers} subscribers")
         _newsroom.add_subscribers(
             db,
@@ -97,6 +101,7 @@ def _measure_scenarios(plan: Plan, work: Path, db: Path) -> dict[str, list[_Run]
                     copy,
                     categories=plan.categories,
                     smtp_port=server.port,
+                    digest_items=plan.digest_items,
                 )
                 params = {
                     "config": str(work / f"{name}-{n}.yaml"),

@@ -176,3 +176,20 @@ def _context(config: Config) -> str:
     from feedsvc.publish.fragments import context_key
 
     return context_key(FeedInfo.for_all(config.site).entry_context)
+
+
+def test_fragments_of_entries_out_of_every_feed_are_pruned(
+    tmp_path: Path, store: Store, db_url: str
+) -> None:
+    config = newsroom(tmp_path, db_url)
+    load_corpus(config, store)
+    publisher = Publisher(config, store)
+    publisher.publish_all(NOW)
+    stored = store.fragments.count()
+    newest = {e.id for e in store.categories.newest(None, 2)}
+    for category in config.categories:
+        newest |= {e.id for e in store.categories.newest(category.id, 2)}
+    assert store.fragments.prune(keep_per_feed=2) == stored - len(newest)
+    assert set(store.fragments.get(list(range(1, 1000)), ["rss"], _context(config))) == newest
+    publisher.publish_all(NOW + timedelta(hours=1))  # pruned ones are rendered again
+    assert_published_as_a_full_render(config, store)

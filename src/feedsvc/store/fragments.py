@@ -4,7 +4,9 @@ One row per entry, with a column per format, overwritten when the entry's
 revision or the feed's context key (``publish.fragments.context_key``) moves
 on, so the table never holds more rows than there are entries. Rows go with
 their entry (a foreign key ``ON DELETE CASCADE``): retention purges them with
-it, and an entry id SQLite reuses never finds an old entry's fragment.
+it, and an entry id SQLite reuses never finds an old entry's fragment. The
+nightly retention also prunes the fragments of entries that have fallen out of
+every feed (:meth:`FragmentStore.prune`).
 
 Several processes may render the same entry at once: writes are upserts that
 never put an older revision over a newer one, taken in key order so that two
@@ -18,14 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, and_, case, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from feedsvc.model import Fragment
 from feedsvc.store.engine import insert, reading, writing
-from feedsvc.store.schema import entries, fragments
+from feedsvc.store.schema import entries, entry_categories, fragments
 
 FORMATS = ("rss", "atom", "json")  # a column each
+_DATE = func.coalesce(entries.c.published_at, entries.c.first_seen_at)  # a feed's order
 
 
 class FragmentStore:
@@ -66,6 +69,36 @@ class FragmentStore:
         except IntegrityError:  # an entry purged by another process since it was read
             return 0
         return len(rows)
+
+    def prune(self, keep_per_feed: int) -> int:
+        """Forget the fragments of entries no feed can show any more: all but each
+        category's and the whole site's ``keep_per_feed`` newest. Returns how many.
+
+        Retention deletes old entries, and their fragments with them; this bounds
+        the cache to the entries near the top of some feed, where a purge would
+        keep every entry of the retention period (three formats of each).
+        """
+        newest = _DATE.desc(), entries.c.id.desc()
+        with writing(self._engine) as conn:
+            keep = set(
+                conn.execute(select(entries.c.id).order_by(*newest).limit(keep_per_feed)).scalars()
+            )
+            filed = select(entry_categories.c.category_id).distinct()
+            for category in list(conn.execute(filed).scalars()):
+                shown = (
+                    select(entries.c.id)
+                    .join(entry_categories, entry_categories.c.entry_id == entries.c.id)
+                    .where(entry_categories.c.category_id == category)
+                    .order_by(*newest)
+                    .limit(keep_per_feed)
+                )
+                keep.update(conn.execute(shown).scalars())
+            stored = set(conn.execute(select(fragments.c.entry_id)).scalars())
+            doomed = sorted(stored - keep)
+            for start in range(0, len(doomed), 1000):
+                batch = doomed[start : start + 1000]
+                conn.execute(delete(fragments).where(fragments.c.entry_id.in_(batch)))
+        return len(doomed)
 
     def count(self) -> int:
         with reading(self._engine) as conn:

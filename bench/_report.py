@@ -63,14 +63,14 @@ def render(report: Report) -> str:
     """The report as plain-text tables; `_measure` explains each column."""
     lines = [f"== {report.title} ==", ""]
     lines.append(
-        f"{'scenario':<44}{'runs':>5}{'CPU s':>9}{'min-max':>12}{'(main)':>9}{'wall s':>8}"
+        f"{'scenario':<44}{'runs':>5}{'CPU s':>9}{'min-max':>16}{'(main)':>9}{'wall s':>8}"
         f"{'main MB':>9}{'tree MB':>9}{'PSS MB':>8}{'procs':>6}"
     )
     for row in report.rows:
         u = row.usage
         spread = f"{row.cpu_range[0]:.3f}-{row.cpu_range[1]:.3f}" if row.cpu_range else "best"
         lines.append(
-            f"{row.label:<44}{row.runs:>5}{u.cpu_s:>9.3f}{spread:>12}{u.main_cpu_s:>9.2f}"
+            f"{row.label:<44}{row.runs:>5}{u.cpu_s:>9.3f}{spread:>16}{u.main_cpu_s:>9.2f}"
             f"{u.wall_s:>8.2f}{u.main_peak_mb:>9.0f}{u.tree_peak_mb:>9.0f}{u.pss_peak_mb:>8.0f}"
             f"{u.processes:>6}"
         )

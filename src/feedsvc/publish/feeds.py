@@ -10,6 +10,10 @@ identified once for all formats). RSS and Atom are then built with feedgen;
 what feedgen lacks or gets wrong is added by :class:`_FeedExtras` and
 :class:`_EntryExtras` (see their docstrings). JSON Feed has its own small
 writer in ``jsonfeed``.
+
+:func:`render_all` writes whole documents; the publisher assembles the same
+bytes from a document's :func:`head` and each entry's element
+(:func:`entry_element`), cached between renders (``publish.fragments``).
 """
 
 from __future__ import annotations

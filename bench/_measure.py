@@ -228,6 +228,12 @@ def best(usages: list[Usage]) -> Usage:
     return min(usages, key=lambda usage: usage.cpu_s)
 
 
+def median(usages: list[Usage]) -> Usage:
+    """The run with the median CPU (the lower middle one of an even count)."""
+    ordered = sorted(usages, key=lambda usage: usage.cpu_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def child_main(argv: list[str]) -> None:
     """``python -m bench._child MODULE:FUNCTION PARAMS_JSON OUT``: write the Usage to OUT."""
     target, params, out = argv

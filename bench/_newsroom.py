@@ -64,8 +64,16 @@ class Reader:
     locale: str
 
 
-def config_text(db: Path, *, categories: int, http_port: int = 8080, smtp_port: int = 25) -> str:
-    """config.yaml for the newsroom's first ``categories`` categories, one source each."""
+def config_text(
+    db: Path,
+    *,
+    categories: int,
+    http_port: int = 8080,
+    smtp_port: int = 25,
+    digest_items: int = 10,
+) -> str:
+    """config.yaml for the newsroom's first ``categories`` categories, one source each,
+    with ``digest_items`` stories per category in a digest."""
     lines = [
         "site:",
         '  title: "Báo Hà Tĩnh — Bản tin"',
@@ -76,6 +84,7 @@ def config_text(db: Path, *, categories: int, http_port: int = 8080, smtp_port: 
         f"  port: {http_port}",
         "newsletter:",
         f'  from: "{SENDER}"',
+        f"  max_items_per_category: {digest_items}",
         "mail:",
         "  backend: smtp",
         f"  smtp: {{host: 127.0.0.1, port: {smtp_port}, starttls: false}}",
@@ -99,14 +108,15 @@ def config_text(db: Path, *, categories: int, http_port: int = 8080, smtp_port: 
     return "\n".join(lines) + "\n"
 
 
-def write_config(path: Path, db: Path, *, categories: int, **ports: int) -> Config:
+def write_config(path: Path, db: Path, *, categories: int, **settings: int) -> Config:
     """Write ``config_text`` to ``path`` and load it as the service would."""
-    path.write_text(config_text(db, categories=categories, **ports), encoding="utf-8")
+    path.write_text(config_text(db, categories=categories, **settings), encoding="utf-8")
     return config_module.load(path)
 
 
-def build(work: Path, *, categories: int, entries: int) -> Path:
-    """``work/newsroom.db``: ``entries`` stored and filed entries per category."""
+def build(work: Path, *, categories: int, entries: int, teaser_chars: int = 0) -> Path:
+    """``work/newsroom.db``: ``entries`` stored and filed entries per category, their
+    teasers (the summaries a digest shows) at least ``teaser_chars`` long."""
     db = work / "newsroom.db"
     config = write_config(work / "newsroom.yaml", db, categories=categories)
     store = Store.open(config.database_url)
@@ -115,7 +125,13 @@ def build(work: Path, *, categories: int, entries: int) -> Path:
         sources = {source.id: source for source in store.sources.list()}
         new_ids: list[int] = []
         for configured, category in zip(config.sources, config.categories, strict=True):
-            body = _prose.rss(configured.id, category.title, entries=entries, newest=SEEN)
+            body = _prose.rss(
+                configured.id,
+                category.title,
+                entries=entries,
+                newest=SEEN,
+                teaser_chars=teaser_chars,
+            )
             parsed = parse_feed(
                 body, url=configured.url, headers={}, timezone=config.site.timezone, now=SEEN
             )
@@ -126,6 +142,25 @@ def build(work: Path, *, categories: int, entries: int) -> Path:
     finally:
         store.close()
     return db
+
+
+EDITED = " — đã cập nhật"  # what `edit_one` adds to the title of the first source's newest item
+
+
+def edit_one(config: Config, store: Store, *, entries: int) -> list[int]:
+    """Poll the first source again with its newest item's title edited; return the ids
+    stored (the edited entry, at its next revision; the other items are unchanged)."""
+    configured, category = config.sources[0], config.categories[0]
+    body = _prose.rss(configured.id, category.title, entries=entries, newest=SEEN)
+    body = body.replace(b" (1)</title>", f" (1){EDITED}</title>".encode(), 1)
+    parsed = parse_feed(
+        body, url=configured.url, headers={}, timezone=config.site.timezone, now=SEEN
+    )
+    source = next(s for s in store.sources.list() if s.id == configured.id)
+    outcome = store.entries.apply(source, parsed, {}, SEEN + timedelta(minutes=5))
+    if outcome.new or outcome.updated != 1:
+        raise ValueError(f"expected one entry edited, got {outcome}")
+    return list(outcome.updated_ids)
 
 
 def copy(db: Path, target: Path) -> Path:

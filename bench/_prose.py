@@ -25,12 +25,20 @@ _WORD = re.compile(r"\w+")
 _TAG = re.compile(r"<[^>]+>")
 
 
-def rss(source: str, title: str, *, entries: int, newest: datetime) -> bytes:
-    """A feed of ``entries`` items from ``source``, one every 20 minutes back from ``newest``."""
+def rss(source: str, title: str, *, entries: int, newest: datetime, teaser_chars: int = 0) -> bytes:
+    """A feed of ``entries`` items from ``source``, one every 20 minutes back from ``newest``,
+    each teaser lengthened with drawn sentences to at least ``teaser_chars``."""
     rng = random.Random(source)
     articles = load_articles()
     items = "".join(
-        _item(source, articles[n % len(articles)], n, newest - timedelta(minutes=20 * n), rng)
+        _item(
+            source,
+            articles[n % len(articles)],
+            n,
+            newest - timedelta(minutes=20 * n),
+            rng,
+            teaser_chars,
+        )
         for n in range(entries)
     )
     head = (
@@ -43,15 +51,25 @@ def rss(source: str, title: str, *, entries: int, newest: datetime) -> bytes:
     return (head + items + "</channel>\n</rss>\n").encode()
 
 
-def _item(source: str, article: Article, n: int, published: datetime, rng: random.Random) -> str:
+def _item(
+    source: str,
+    article: Article,
+    n: int,
+    published: datetime,
+    rng: random.Random,
+    teaser_chars: int,
+) -> str:
     link = f"https://baohatinh.example.vn/{source}/{article.slug}-{n:03d}.html"
     content = article.content
     while len(content.encode()) < CONTENT_BYTES:
         content += _paragraph(rng)
+    teaser = article.teaser
+    while len(teaser) < teaser_chars:
+        teaser += " " + _sentence(rng)
     categories = "".join(f"<category>{html.escape(c)}</category>\n" for c in article.categories)
     return (
         f"<item>\n<title>{html.escape(article.title)} ({n + 1})</title>\n<link>{link}</link>\n"
-        f"<description><![CDATA[{article.teaser}]]></description>\n"
+        f"<description><![CDATA[{teaser}]]></description>\n"
         f"<content:encoded><![CDATA[{content}]]></content:encoded>\n"
         f'<guid isPermaLink="true">{link}</guid>\n'
         f"<pubDate>{format_datetime(published)}</pubDate>\n{categories}</item>\n"
@@ -59,12 +77,13 @@ def _item(source: str, article: Article, n: int, published: datetime, rng: rando
 
 
 def _paragraph(rng: random.Random) -> str:
+    return "<p>" + " ".join(_sentence(rng) for _ in range(rng.randint(3, 5))) + "</p>"
+
+
+def _sentence(rng: random.Random) -> str:
     words = _vocabulary()
-    sentences = []
-    for _ in range(rng.randint(3, 5)):
-        sentence = [rng.choice(words) for _ in range(rng.randint(12, 28))]
-        sentences.append(sentence[0].capitalize() + " " + " ".join(sentence[1:]) + ".")
-    return "<p>" + " ".join(sentences) + "</p>"
+    sentence = [rng.choice(words) for _ in range(rng.randint(12, 28))]
+    return sentence[0].capitalize() + " " + " ".join(sentence[1:]) + "."
 
 
 @cache

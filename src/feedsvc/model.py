@@ -136,6 +136,23 @@ class Filed:
 
 
 @dataclass(frozen=True, slots=True)
+class Fragment:
+    """One entry rendered for the feeds, each format's part as it sits in a document
+    (``publish.fragments``).
+
+    Cached per entry, valid while the entry is at ``revision`` and the feed's
+    context key is the one it was stored under.
+    """
+
+    entry_id: int
+    revision: int
+    item_id: str  # breaks ties between equal dates, as ``publish.items.newest_first`` does
+    published: datetime
+    updated: datetime  # a feed is as recent as its most recently updated entry
+    bodies: Mapping[str, bytes]  # by format: rss, atom, json (those rendered)
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """A source as stored: the configured URL and where it lives now."""
 

@@ -340,7 +340,12 @@ class Service:
         purged = await asyncio.to_thread(
             self.store.entries.purge, cutoff, self.config.feeds.max_items
         )
-        log.info("retention", extra={"fields": {"purged": purged, "before": cutoff.isoformat()}})
+        # Feeds read twice max_items before dedupe: those may all be shown.
+        pruned = await asyncio.to_thread(
+            self.store.fragments.prune, self.config.feeds.max_items * 2
+        )
+        fields = {"purged": purged, "fragments_pruned": pruned, "before": cutoff.isoformat()}
+        log.info("retention", extra={"fields": fields})
 
     async def _watch_config(self) -> None:
         """Reload config.yaml when it changes: a stat every ``RELOAD_CHECK_SECONDS``, and

@@ -88,6 +88,9 @@ def test_poll_then_sources_list(tmp_path: Path, server: ThreadedFeedServer) -> N
     assert "updated" in polled.stdout
     assert "HTTP 503" in polled.stdout
     assert "2 polled, 5 new, 1 failed" in polled.stdout
+    # Each outcome is in the table: stderr has the failure, not a line per source.
+    assert "polled source=broken status=error" in polled.stderr
+    assert "source=xa-hoi" not in polled.stderr
     listed = feedsvc("sources", "list", "--json", config=config, check=True)
     health = {item["id"]: item for item in json.loads(listed.stdout)}
     assert health["xa-hoi"]["status"] == "ok"

@@ -6,9 +6,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from feedsvc.model import DeliveryState, SubscriberStatus
+import sqlalchemy as sa
+
+from feedsvc.model import DeliveryOutcome, DeliveryState, SubscriberStatus
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
+from feedsvc.store.schema import deliveries
 from tests.conftest import NOW
 
 PERIOD = NOW
@@ -106,6 +109,41 @@ def test_an_outcome_is_recorded_only_under_the_lease_that_sent_it(store: Store) 
     assert store.deliveries.counts() == {"sending": 1}  # still p2's to finish
     assert store.deliveries.finish("p2", taken.id, DeliveryState.SENT, NOW + LEASE * 2)
     assert store.deliveries.counts() == {"sent": 1}
+
+
+def test_outcomes_committed_together_keep_each_their_own_time_edition_and_state(
+    store: Store,
+) -> None:
+    plan(store, *(add(store, f"{n}@example.vn") for n in range(5)))
+    mine = store.deliveries.claim("p1", NOW, LEASE, limit=4)
+    [lost] = store.deliveries.claim("p2", NOW, LEASE)  # another process's row
+    at = [NOW + timedelta(seconds=n, microseconds=n) for n in range(5)]
+    outcomes = [
+        DeliveryOutcome(mine[0].id, DeliveryState.SENT, at[0], None, "edition-a"),
+        DeliveryOutcome(mine[1].id, DeliveryState.SENT, at[1], None, "edition-b"),
+        DeliveryOutcome(mine[2].id, DeliveryState.FAILED, at[2], "550 no such user"),
+        DeliveryOutcome(mine[3].id, DeliveryState.SENT, at[3], None, "edition-a"),
+        DeliveryOutcome(lost.id, DeliveryState.SENT, at[4], None, "edition-c"),
+    ]
+    assert store.deliveries.finish_many("p1", outcomes) == {d.id for d in mine}
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.state,
+                deliveries.c.sent_at,
+                deliveries.c.edition,
+                deliveries.c.last_error,
+                deliveries.c.lease_owner,
+            ).order_by(deliveries.c.id)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (mine[0].id, "sent", at[0], "edition-a", None, None),
+        (mine[1].id, "sent", at[1], "edition-b", None, None),
+        (mine[2].id, "failed", None, None, "550 no such user", None),
+        (mine[3].id, "sent", at[3], "edition-a", None, None),
+        (lost.id, "sending", None, None, None, "p2"),
+    ]
 
 
 def test_a_process_never_claims_again_a_row_it_is_still_sending(store: Store) -> None:

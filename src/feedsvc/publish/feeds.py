@@ -10,6 +10,10 @@ identified once for all formats). RSS and Atom are then built with feedgen;
 what feedgen lacks or gets wrong is added by :class:`_FeedExtras` and
 :class:`_EntryExtras` (see their docstrings). JSON Feed has its own small
 writer in ``jsonfeed``.
+
+:func:`render_all` writes whole documents; the publisher assembles the same
+bytes from a document's :func:`head` and each entry's element
+(:func:`entry_element`), cached between renders (``publish.fragments``).
 """
 
 from __future__ import annotations
@@ -20,12 +24,22 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
 from feedsvc.model import Enclosure, Entry
 from feedsvc.publish import jsonfeed
-from feedsvc.publish.items import MEDIA_TYPES, FeedInfo, Format, Item, newest_first, to_item, utc
+from feedsvc.publish.items import (
+    MEDIA_TYPES,
+    FeedInfo,
+    Format,
+    Item,
+    XmlFormat,
+    newest_first,
+    to_item,
+    utc,
+)
 
 __all__ = ["MEDIA_TYPES", "FeedInfo", "Format", "render", "render_all"]
 
@@ -56,7 +70,8 @@ def render_all(
     formats: Iterable[Format], feed: FeedInfo, entries: Sequence[Entry], now: datetime
 ) -> dict[Format, bytes]:
     """The feed document in each of ``formats``, as :func:`render` writes it."""
-    items = sorted((to_item(e, feed) for e in entries), key=newest_first)
+    context = feed.entry_context
+    items = sorted((to_item(e, context) for e in entries), key=newest_first)
     updated = max((i.updated for i in items), default=utc(now))
     return {fmt: _write(fmt, feed, items, updated) for fmt in formats}
 
@@ -66,6 +81,24 @@ def _write(fmt: Format, feed: FeedInfo, items: Sequence[Item], updated: datetime
         return jsonfeed.render_json(feed, items)
     generator = _generator(fmt, feed, items, updated)
     return bytes(generator.rss_str() if fmt == "rss" else generator.atom_str())
+
+
+def head(fmt: XmlFormat, feed: FeedInfo, updated: datetime) -> bytes:
+    """The ``fmt`` document of ``feed`` with no entries, ``updated`` as its last update.
+
+    feedgen appends the entries after every other child of the channel (RSS) or
+    feed (Atom), so a whole document is this up to its closing tags, the
+    entries, then the closing tags (``publish.fragments`` assembles it so).
+    """
+    return _write(fmt, feed, (), updated)
+
+
+def entry_element(fmt: XmlFormat, item: Item) -> Any:
+    """The lxml element feedgen makes of ``item`` in a ``fmt`` document, not yet placed."""
+    fe = FeedEntry()
+    fe.register_extension("feedsvc", _EntryExtras, atom=True, rss=True)  # as add_entry does
+    _fill_entry(fe, fmt, item)
+    return fe.rss_entry() if fmt == "rss" else fe.atom_entry()
 
 
 def _generator(fmt: Format, feed: FeedInfo, items: Sequence[Item], updated: datetime) -> Any:
@@ -91,7 +124,10 @@ def _generator(fmt: Format, feed: FeedInfo, items: Sequence[Item], updated: date
 
 
 def _add_entry(fg: Any, fmt: Format, item: Item) -> None:
-    fe = fg.add_entry(order="append")
+    _fill_entry(fg.add_entry(order="append"), fmt, item)
+
+
+def _fill_entry(fe: Any, fmt: Format, item: Item) -> None:
     fe.feedsvc.item = item
     fe.guid(item.id, permalink=item.permalink)
     fe.title(item.title)

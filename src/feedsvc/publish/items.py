@@ -22,6 +22,7 @@ from feedsvc.config import Category, Site
 from feedsvc.model import Enclosure, Entry
 
 Format = Literal["rss", "atom", "json"]
+XmlFormat = Literal["rss", "atom"]  # the formats feedgen writes
 MEDIA_TYPES: dict[str, str] = {
     "rss": "application/rss+xml",
     "atom": "application/atom+xml",
@@ -32,6 +33,20 @@ _UNTITLED = {"vi": "(Không có tiêu đề)", "en": "(Untitled)"}
 _URI = re.compile(r"https?://[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]+", re.IGNORECASE)
 _URI_SAFE = "/?:@&=+$-_.!~*'(),;%#"
 _MEDIA_TYPE = re.compile(r'[^\s()<>,;:\\"/\[\]?=]+/[^\s()<>,;:\\"/\[\]?=]+')
+
+
+@dataclass(frozen=True, slots=True)
+class EntryContext:
+    """Everything of a feed that an entry's element shows: all an :class:`Item` may read.
+
+    An entry's rendered element is cached per (entry, revision, context)
+    (``publish.fragments``), so :func:`to_item` takes only this, never the whole
+    feed: a new input of an entry's element must come in through here, and then
+    it is part of the cache key.
+    """
+
+    tag_authority: str  # mints the entry's tag: id (from site.base_url)
+    language: str  # names an untitled entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,11 @@ class FeedInfo:
             hub=to_uri(hub),
         )
 
+    @property
+    def entry_context(self) -> EntryContext:
+        """What this feed's entries' elements depend on (their cache key's feed part)."""
+        return EntryContext(self.tag_authority, self.language)
+
     def self_url(self, fmt: Format) -> str:
         """Where this feed is served in ``fmt``: its ``rel="self"`` link."""
         return f"{self.site_url.rstrip('/')}/feeds/{self.id}.{fmt}"
@@ -98,17 +118,17 @@ class Item:
     image: str | None
 
 
-def to_item(entry: Entry, feed: FeedInfo) -> Item:
-    """``entry`` cleaned and identified for publishing in ``feed``."""
+def to_item(entry: Entry, context: EntryContext) -> Item:
+    """``entry`` cleaned and identified for publishing in a feed of ``context``."""
     link = to_uri(entry.link)
     guid = to_uri(entry.guid) if entry.guid_is_permalink else None
     published = utc(entry.date)
     summary = clean_text(entry.summary).strip()
     title = clean_line(entry.title) or shorten(" ".join(summary.split()), 100)
     return Item(
-        id=guid or entry_id(entry, feed.tag_authority),
+        id=guid or entry_id(entry, context.tag_authority),
         permalink=guid is not None,
-        title=title or _UNTITLED.get(feed.language, _UNTITLED["en"]),
+        title=title or _UNTITLED.get(context.language, _UNTITLED["en"]),
         link=link,
         author=clean_line(entry.author or "") or None,
         categories=tuple(dict.fromkeys(t for t in map(clean_line, entry.categories) if t)),

@@ -35,12 +35,33 @@ def render_json(feed: FeedInfo, items: Sequence[Item]) -> bytes:
     if feed.hub:
         document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     document["items"] = [_item(item) for item in items]
+    return _dumps(document) + b"\n"
+
+
+def head(feed: FeedInfo) -> tuple[bytes, bytes]:
+    """The document of ``feed`` without items, as (before the items, after them).
+
+    A whole document is the first part, the items of :func:`render_item` joined
+    by commas, then the second: compact JSON nests without any whitespace, and
+    the script-safe escapes replace single characters, never across a join.
+    """
+    empty = render_json(feed, ())
+    after = b"]}\n"
+    return empty[: -len(after)], after
+
+
+def render_item(item: Item) -> bytes:
+    """One item as it appears in a document's ``items`` array."""
+    return _dumps(_item(item))
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
     # ensure_ascii=False keeps Vietnamese readable and the document small; the
     # text is already free of lone surrogates, so it always encodes as UTF-8.
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     for char, escape in _SCRIPT_SAFE:  # str.replace: far faster than str.translate
         text = text.replace(char, escape)
-    return text.encode() + b"\n"
+    return text.encode()
 
 
 def _item(item: Item) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Filing entries under categories and regenerating the stored feed documents.
 
 This is the publish stage's I/O shell: it reads entries from the store, calls
-the pure ``classify``, ``dedupe`` and ``render_all``, and stores documents. It
+the pure ``classify``, ``dedupe`` and ``render_cached``, and stores documents. It
 runs once per poll (not once per source), for the categories that poll changed.
+Each entry's part of a document is rendered once per revision and cached in the
+store (``publish.fragments``); a document is assembled from those.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from feedsvc.classify import Classifier
 from feedsvc.config import Config
 from feedsvc.model import Entry, PollResult
 from feedsvc.publish.dedupe import dedupe
-from feedsvc.publish.feeds import MEDIA_TYPES, FeedInfo, render_all
+from feedsvc.publish.feeds import MEDIA_TYPES, FeedInfo, Format
+from feedsvc.publish.fragments import context_key, render_cached
 from feedsvc.publish.opml import render_opml
 from feedsvc.store import Store
 
@@ -104,7 +107,7 @@ class Publisher:
         # Twins of a story take room before dedupe: read more than will be shown.
         newest = self.store.categories.newest(None if info.id == ALL else info.id, limit * 2)
         entries = dedupe(newest)[:limit]
-        documents = render_all(self.config.feeds.formats, info, entries, now)
+        documents = self.render_feed(info, entries, now)
         return [
             f"{info.id}.{fmt}"
             for fmt, body in documents.items()
@@ -112,6 +115,18 @@ class Publisher:
                 f"{info.id}.{fmt}", f"{MEDIA_TYPES[fmt]}; charset=utf-8", body, now
             )
         ]
+
+    def render_feed(
+        self, info: FeedInfo, entries: Sequence[Entry], now: datetime
+    ) -> dict[Format, bytes]:
+        """``render_all``'s documents, each entry's part taken from the fragment cache
+        when it is current there; the fragments rendered afresh are cached."""
+        formats = self.config.feeds.formats
+        context = context_key(info.entry_context)
+        cached = self.store.fragments.get([entry.id for entry in entries], formats, context)
+        documents, built = render_cached(formats, info, entries, now, cached)
+        self.store.fragments.put(built, context)
+        return documents
 
     def publish_all(self, now: datetime) -> list[str]:
         """File what is unfiled, reclassify if the categories changed, then regenerate

@@ -2,7 +2,8 @@
 
 ``Store.open(url)`` gives one object per process with a repository per table
 group (``store.sources``, ``store.entries``, ``store.categories``,
-``store.documents``, ``store.settings``, ``store.bounces``…); each method is one transaction.
+``store.documents``, ``store.fragments``, ``store.settings``, ``store.bounces``…);
+each method is one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
 from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
+from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
@@ -30,6 +32,7 @@ class Store:
         self.entries = EntryStore(engine, self.sources)
         self.categories = CategoryStore(engine)
         self.documents = DocumentStore(engine)
+        self.fragments = FragmentStore(engine)
         self.settings = SettingStore(engine)
         self.subscribers = SubscriberStore(engine)
         self.confirmations = ConfirmationStore(engine)

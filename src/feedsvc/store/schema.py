@@ -159,6 +159,22 @@ documents = Table(
     Column("last_modified", UTCDateTime, nullable=False),  # moves only when the body changes
 )
 
+# Each entry's part of the feed documents, in each format, rendered once
+# (publish.fragments): a feed is its head and these. Deleting an entry deletes them.
+fragments = Table(
+    "fragments",
+    metadata,
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("revision", Integer, nullable=False),  # the entry's when it was rendered
+    Column("context", String(32), nullable=False),  # publish.fragments.context_key
+    Column("item_id", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("rss", LargeBinary),  # NULL: not rendered in that format (not configured)
+    Column("atom", LargeBinary),
+    Column("json", LargeBinary),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -46,13 +46,11 @@ from feedsvc.model import Subscriber, SubscriberStatus
 from feedsvc.newsletter.roster import Row, Signup
 from feedsvc.newsletter.tokens import InvalidToken, Purpose, Tokens
 from feedsvc.store import Store
-from feedsvc.store.subscribers import new_key
+from feedsvc.store.subscribers import canonical_mailbox, new_key
 
 log = logging.getLogger("feedsvc.consent")
 
 SIGNUPS_PER_MAILBOX = (5, timedelta(hours=1))
-DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-"""Domains known to ignore dots in the local part; elsewhere a dot may make another mailbox."""
 GONE = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
 
 
@@ -89,20 +87,6 @@ class ImportSummary:
     present: int = 0
     limited: int = 0
     queued: list[int] = field(default_factory=list)
-
-
-def canonical_mailbox(email: str) -> str:
-    """The mailbox an address delivers to, as far as we can tell: what limits count.
-
-    Lower-cased, without a ``+tag`` (every large provider delivers ``a+x@`` to
-    ``a@``), and for Gmail without dots. Two addresses that differ otherwise are
-    two mailboxes; treating more of them as one would only make limits stricter.
-    """
-    local, _, domain = email.rpartition("@")
-    local, domain = local.split("+", 1)[0].casefold(), domain.casefold()
-    if domain in DOTLESS_DOMAINS:
-        local, domain = local.replace(".", ""), DOTLESS_DOMAINS[domain]
-    return f"{local}@{domain}"
 
 
 def mailbox_hash(email: str) -> str:

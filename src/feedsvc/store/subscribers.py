@@ -9,23 +9,76 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, Text, and_, cast, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedsvc.model import Subscriber, SubscriberStatus
-from feedsvc.store.engine import reading, writing
-from feedsvc.store.schema import subscribers
+from feedsvc.store.engine import insert, reading, writing
+from feedsvc.store.schema import bounce_reports, deliveries, delivery_tallies, subscribers
 
 BOUNCE_LIMIT = 3
 """Permanent failures after which a subscriber is marked bounced (``mail.bounce_limit``)."""
+PAGE = 50
+"""Subscribers per page of a search (the console)."""
+_TALLIED = ("sent", "failed", "unknown", "empty", "bounced")
+"""Delivery states whose counts outlive a deleted subscriber: what happened to a period."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberQuery:
+    """A search of the subscribers, newest first; ``after`` is the keyset cursor (an id).
+
+    ``text`` is folded: it matches the addresses that contain it caselessly, and the
+    addresses whose canonical mailbox is its own (``Nguyen.An+tin@GMAIL.com`` finds
+    ``nguyenan@gmail.com``).
+    """
+
+    text: str = ""
+    status: SubscriberStatus | None = None
+    schedule: str | None = None
+    category: str | None = None
+    after: int | None = None
+    limit: int = PAGE
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberPage:
+    subscribers: list[Subscriber]
+    total: int  # matching the query, every page
+    next_after: int | None  # the cursor of the next page; None on the last one
+
+
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+"""Domains known to ignore dots in the local part; elsewhere a dot may make another mailbox."""
 
 
 def email_key(email: str) -> str:
     """What makes two addresses the same subscriber: the whole address, caseless."""
     return email.casefold()
+
+
+def canonical_mailbox(email: str) -> str:
+    """The mailbox an address delivers to, as far as we can tell: what limits count and
+    what the console's search folds to.
+
+    Lower-cased, without a ``+tag`` (every large provider delivers ``a+x@`` to
+    ``a@``), and for Gmail without dots. Two addresses that differ otherwise are
+    two mailboxes; treating more of them as one would only make limits stricter.
+    """
+    local, _, domain = email.rpartition("@")
+    local, domain = local.split("+", 1)[0].casefold(), domain.casefold()
+    if domain in DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
+def address_columns(email: str) -> dict[str, str]:
+    """The columns derived from an address, written with it on every insert."""
+    return {"email": email, "email_key": email_key(email), "mailbox": canonical_mailbox(email)}
 
 
 def new_key() -> str:
@@ -94,8 +147,7 @@ class SubscriberStore:
         must neither reveal nor reset anything.
         """
         values = {
-            "email": email,
-            "email_key": email_key(email),
+            **address_columns(email),
             "status": status.value,
             "categories": list(categories),
             "schedule": schedule,
@@ -179,6 +231,37 @@ class SubscriberStore:
             )
         return bool(result.rowcount)
 
+    def erase(self, subscriber_id: int) -> bool:
+        """Delete the subscriber, its tokens and deliveries, keeping only anonymous counts.
+
+        What its deliveries counted per (schedule, period, edition, state) is added to
+        ``delivery_tallies`` in the same transaction; reports that came back about it
+        forget its address. False if there was no such subscriber.
+        """
+        with writing(self._engine) as conn:
+            _tally(conn, subscriber_id)
+            conn.execute(
+                update(bounce_reports)
+                .where(bounce_reports.c.subscriber_id == subscriber_id)
+                .values(recipients=[])
+            )
+            result = conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
+        return bool(result.rowcount)
+
+    def search(self, query: SubscriberQuery) -> SubscriberPage:
+        """One page of the subscribers matching ``query`` and how many match in all."""
+        conditions = _matching(query)
+        page = select(subscribers).where(*conditions).order_by(subscribers.c.id.desc())
+        if query.after is not None:
+            page = page.where(subscribers.c.id < query.after)
+        total = select(func.count()).select_from(subscribers).where(*conditions)
+        with reading(self._engine) as conn:
+            rows = [to_subscriber(row) for row in conn.execute(page.limit(query.limit + 1))]
+            count = int(conn.execute(total).scalar_one())
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        return SubscriberPage(rows, count, rows[-1].id if more else None)
+
     def record_bounce(self, subscriber_id: int, limit: int = BOUNCE_LIMIT) -> None:
         """Count a permanent failure; the ``limit``-th one marks the subscriber bounced."""
         with writing(self._engine) as conn:
@@ -202,3 +285,55 @@ def count_bounce(conn: Connection, subscriber_id: int, limit: int) -> bool:
         .values(status=SubscriberStatus.BOUNCED.value)
     )
     return True
+
+
+def _matching(query: SubscriberQuery) -> list[Any]:
+    conditions: list[Any] = []
+    text = query.text.strip()
+    if text:
+        pattern = "%" + _escape_like(email_key(text)) + "%"
+        found: Any = subscribers.c.email_key.like(pattern, escape="\\")
+        if "@" in text:
+            found = found | (subscribers.c.mailbox == canonical_mailbox(text))
+        else:  # a piece of a local part: without its +tag, as mailboxes are kept
+            piece = "%" + _escape_like(email_key(text).split("+", 1)[0]) + "%"
+            found = found | subscribers.c.mailbox.like(piece, escape="\\")
+        conditions.append(found)
+    if query.status is not None:
+        conditions.append(subscribers.c.status == query.status.value)
+    if query.schedule is not None:
+        conditions.append(subscribers.c.schedule == query.schedule)
+    if query.category is not None:  # a JSON array of slugs: '"id"' appears in its text
+        as_text = cast(subscribers.c.categories, Text)
+        conditions.append(as_text.like(f'%"{_escape_like(query.category)}"%', escape="\\"))
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _tally(conn: Connection, subscriber_id: int) -> None:
+    """Add the subscriber's finished deliveries to the anonymous counts."""
+    edition = func.coalesce(deliveries.c.edition, "")
+    counted = conn.execute(
+        select(
+            deliveries.c.schedule, deliveries.c.period, edition, deliveries.c.state, func.count()
+        )
+        .where(and_(deliveries.c.subscriber_id == subscriber_id, deliveries.c.state.in_(_TALLIED)))
+        .group_by(deliveries.c.schedule, deliveries.c.period, edition, deliveries.c.state)
+    ).all()
+    if not counted:
+        return
+    statement = insert(conn, delivery_tallies)
+    statement = statement.on_conflict_do_update(
+        index_elements=["schedule", "period", "edition", "state"],
+        set_={"count": delivery_tallies.c.count + statement.excluded.count},
+    )
+    conn.execute(
+        statement,
+        [
+            {"schedule": s, "period": p, "edition": e, "state": state, "count": n}
+            for s, p, e, state, n in counted
+        ],
+    )

@@ -128,6 +128,8 @@ class Http(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     status_page: bool = False
+    admin: bool = False  # the /admin console (web/admin), signed in with the hash below
+    admin_password_env: str = "FEEDSVC_ADMIN_PASSWORD_HASH"
 
 
 class Fetch(_Model):

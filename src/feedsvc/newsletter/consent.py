@@ -66,6 +66,7 @@ class Outcome(StrEnum):
     QUEUED = "confirmation queued"
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_UNSUBSCRIBED = "already unsubscribed"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,15 @@ def unsubscribe(store: Store, subscriber: Subscriber, *, origin: str) -> Outcome
     store.subscribers.update(subscriber.id, status=SubscriberStatus.UNSUBSCRIBED)
     log.info("unsubscribed", extra={"fields": {"subscriber": subscriber.id, "origin": origin}})
     return Outcome.UNSUBSCRIBED
+
+
+def delete(store: Store, subscriber: Subscriber, *, origin: str) -> Outcome:
+    """Erase the subscriber: the address, its link key (so every link names nobody) and
+    its queued emails. What its deliveries counted stays, without the address."""
+    if not store.subscribers.erase(subscriber.id):
+        raise ConsentError(f"no subscriber {subscriber.email}")
+    log.info("deleted", extra={"fields": {"subscriber": subscriber.id, "origin": origin}})
+    return Outcome.DELETED
 
 
 def known(store: Store, email: str) -> Subscriber:

@@ -14,7 +14,7 @@ import sys
 from bench._measure import BenchError
 from bench._report import Report, render
 
-BENCHMARKS = ("ingest", "publish", "newsletter", "service", "stories")
+BENCHMARKS = ("ingest", "publish", "newsletter", "service", "stories", "admin")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -305,6 +305,7 @@ VI |= {
     "Any": "Tất cả",
     "Search": "Tìm",
     "{n} subscribers match.": "{n} người đăng ký phù hợp.",
+    "More than {n} subscribers match.": "Hơn {n} người đăng ký phù hợp.",
     "With the selected subscribers:": "Với những người đã chọn:",
     "Confirm": "Xác nhận",
     "Resend confirmation": "Gửi lại thư xác nhận",

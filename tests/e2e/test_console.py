@@ -210,6 +210,9 @@ def test_the_console_on_a_desktop(
     for name in ("sources", "subscribers", "editions", "events"):
         page.goto(f"{newsroom.base}/admin/{name}")
         assert page.locator("html").get_attribute("lang") == "en"
+        html = page.content()
+        assert "<script" not in html  # the pages' CSP allows no script and no inline style
+        assert " style=" not in html
         look(page, f"desktop-{name}", request)
     page.get_by_role("button", name="Sign out").click()
     page.goto(f"{newsroom.base}/admin/sources")

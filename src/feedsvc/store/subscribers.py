@@ -24,6 +24,8 @@ BOUNCE_LIMIT = 3
 """Permanent failures after which a subscriber is marked bounced (``mail.bounce_limit``)."""
 PAGE = 50
 """Subscribers per page of a search (the console)."""
+COUNT_CAP = 10_000
+"""A search counts its matches up to this many; beyond, "more than COUNT_CAP"."""
 _TALLIED = ("sent", "failed", "unknown", "empty", "bounced")
 """Delivery states whose counts outlive a deleted subscriber: what happened to a period."""
 
@@ -32,9 +34,9 @@ _TALLIED = ("sent", "failed", "unknown", "empty", "bounced")
 class SubscriberQuery:
     """A search of the subscribers, newest first; ``after`` is the keyset cursor (an id).
 
-    ``text`` is folded: it matches the addresses that contain it caselessly, and the
-    addresses whose canonical mailbox is its own (``Nguyen.An+tin@GMAIL.com`` finds
-    ``nguyenan@gmail.com``).
+    ``text`` is folded: a whole address finds itself caselessly and every address of
+    its canonical mailbox (``Nguyen.An+tin@GMAIL.com`` finds ``nguyenan@gmail.com``);
+    a piece of one finds the addresses, or mailboxes, that contain it caselessly.
     """
 
     text: str = ""
@@ -48,8 +50,13 @@ class SubscriberQuery:
 @dataclass(frozen=True, slots=True)
 class SubscriberPage:
     subscribers: list[Subscriber]
-    total: int  # matching the query, every page
+    total: int  # matching the query, every page (at most COUNT_CAP + 1)
     next_after: int | None  # the cursor of the next page; None on the last one
+
+    @property
+    def more_than(self) -> int | None:
+        """COUNT_CAP when the matches were not all counted."""
+        return COUNT_CAP if self.total > COUNT_CAP else None
 
 
 DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
@@ -254,11 +261,17 @@ class SubscriberStore:
         page = select(subscribers).where(*conditions).order_by(subscribers.c.id.desc())
         if query.after is not None:
             page = page.where(subscribers.c.id < query.after)
-        total = select(func.count()).select_from(subscribers).where(*conditions)
+        # Counting stops past COUNT_CAP: a filter that matches most of 100,000 rows would
+        # otherwise read them all for a number nobody needs exactly.
+        capped = select(subscribers.c.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+        total = select(func.count()).select_from(capped)
         with reading(self._engine) as conn:
             rows = [to_subscriber(row) for row in conn.execute(page.limit(query.limit + 1))]
-            count = int(conn.execute(total).scalar_one())
-        more = len(rows) > query.limit
+            more = len(rows) > query.limit
+            if query.after is None and not more:
+                count = len(rows)  # all of them: a search for one address reads once
+            else:
+                count = int(conn.execute(total).scalar_one())
         rows = rows[: query.limit]
         return SubscriberPage(rows, count, rows[-1].id if more else None)
 
@@ -290,15 +303,17 @@ def count_bounce(conn: Connection, subscriber_id: int, limit: int) -> bool:
 def _matching(query: SubscriberQuery) -> list[Any]:
     conditions: list[Any] = []
     text = query.text.strip()
-    if text:
+    local, at, domain = text.rpartition("@")
+    if local and at and "." in domain:  # a whole address: two indexed lookups
+        exact = subscribers.c.email_key == email_key(text)
+        conditions.append(exact | (subscribers.c.mailbox == canonical_mailbox(text)))
+    elif text:  # a piece of an address, also of a mailbox (without its +tag)
         pattern = "%" + _escape_like(email_key(text)) + "%"
-        found: Any = subscribers.c.email_key.like(pattern, escape="\\")
-        if "@" in text:
-            found = found | (subscribers.c.mailbox == canonical_mailbox(text))
-        else:  # a piece of a local part: without its +tag, as mailboxes are kept
-            piece = "%" + _escape_like(email_key(text).split("+", 1)[0]) + "%"
-            found = found | subscribers.c.mailbox.like(piece, escape="\\")
-        conditions.append(found)
+        piece = "%" + _escape_like(email_key(text).split("+", 1)[0]) + "%"
+        conditions.append(
+            subscribers.c.email_key.like(pattern, escape="\\")
+            | subscribers.c.mailbox.like(piece, escape="\\")
+        )
     if query.status is not None:
         conditions.append(subscribers.c.status == query.status.value)
     if query.schedule is not None:

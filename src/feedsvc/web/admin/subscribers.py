@@ -99,6 +99,7 @@ class _Page:
             locale=locale,
             rows=[self._row(s, locale) for s in found.subscribers],
             total=found.total,
+            more_than=found.more_than,
             filters=filters,
             back=urlencode({k: v for k, v in filters.items() if v}),
             next_page=_next(filters, found.next_after),

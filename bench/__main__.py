@@ -14,7 +14,16 @@ import sys
 from bench._measure import BenchError
 from bench._report import Report, render
 
-BENCHMARKS = ("ingest", "publish", "newsletter", "poll", "service", "stories", "fulltext")
+BENCHMARKS = (
+    "ingest",
+    "publish",
+    "newsletter",
+    "poll",
+    "service",
+    "stories",
+    "fulltext",
+    "admin",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -273,7 +274,9 @@ async def _poll_with_progress(
 
 def _print_results(results: list[PollResult]) -> None:
     if not results:
-        out.print("nothing to poll (every source is retired, held back or leased elsewhere)")
+        out.print(
+            "nothing to poll (every source is paused, retired, held back or leased elsewhere)"
+        )
         return
     table = PlainTable("source", "status", "new", "backlog", "updated", "error")
     for result in sorted(results, key=lambda r: r.source_id):
@@ -358,6 +361,37 @@ def _source_json(source: Source, titles: dict[str, str | None]) -> dict[str, Any
 
 def _when(when: datetime | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+
+
+@sources.command("pause")
+@click.argument("source_id")
+@config_option
+def sources_pause(source_id: str, config_path: Path) -> None:
+    """Stop polling a source, in every process sharing the database, until `resume`."""
+    _operate(config_path, source_id, "pause")
+
+
+@sources.command("resume")
+@click.argument("source_id")
+@config_option
+def sources_resume(source_id: str, config_path: Path) -> None:
+    """Poll a paused source again on its schedule."""
+    _operate(config_path, source_id, "resume")
+
+
+def _operate(config_path: Path, source_id: str, action: str) -> None:
+    from feedsvc.ingest import operate
+
+    config = load_config(config_path)
+    _check_ids(config, [source_id])
+    by = f"cli:{os.environ.get('USER') or 'unknown'}"
+    with opened_store(config) as store:
+        store.sources.sync([(s.id, s.url) for s in config.sources], utcnow())
+        if action == "pause":
+            done = operate.pause(store, source_id, by=by, now=utcnow())
+        else:
+            done = operate.resume(store, source_id, by=by)
+    out.print(f"{source_id}: {done}", markup=False)
 
 
 @sources.command("export-opml")
@@ -616,12 +650,10 @@ def subscribers_list(as_json: bool, config_path: Path) -> None:
 @click.argument("email")
 @config_option
 def subscribers_remove(email: str, config_path: Path) -> None:
-    """Delete a subscriber and their delivery history."""
+    """Delete a subscriber: the address and its links (delivery counts stay, anonymous)."""
     config = load_config(config_path)
     with opened_store(config) as store:
-        removed = store.subscribers.remove(email)
-    if not removed:
-        raise click.ClickException(f"no subscriber {email}")
+        consent.delete(store, consent.known(store, email), origin="cli")
     out.print(f"removed {email}", markup=False)
 
 
@@ -937,3 +969,22 @@ def _report_line(processed: Any) -> str:
     if delivery is None and processed.match.reason:
         line += f" ({processed.match.reason})"
     return line
+
+
+@main.group()
+def admin() -> None:
+    """The operator console at /admin (http.admin)."""
+
+
+@admin.command("hash-password")
+def admin_hash_password() -> None:
+    """Read a password on standard input; print its hash for http.admin_password_env."""
+    from feedsvc.signin import hash_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on standard input")
+    click.echo(hash_password(password))

@@ -153,6 +153,8 @@ class Http(_Model):
     keep_alive_timeout: Duration = Field(default=timedelta(seconds=5), gt=timedelta(0))
     max_connections: int = Field(default=256, ge=1, le=100_000)  # beyond: 503
     trusted_proxies: list[Network] = []  # whose X-Forwarded-For/-Proto is believed
+    admin: bool = False  # the /admin console (web/admin), signed in with the hash below
+    admin_password_env: str = "FEEDSVC_ADMIN_PASSWORD_HASH"
 
 
 class Fetch(_Model):

@@ -263,6 +263,124 @@ VI: dict[str, str] = {
     ),
 }
 
+# The operator console (web/admin, templates/web/admin/).
+VI |= {
+    "Operator console": "Bảng điều hành",
+    "Password": "Mật khẩu",
+    "Sign in": "Đăng nhập",
+    "Sign out": "Đăng xuất",
+    "That password is not right.": "Mật khẩu không đúng.",
+    "Too many wrong passwords were tried. Wait a quarter of an hour, then sign in again.": (
+        "Đã thử sai mật khẩu quá nhiều lần. Hãy đợi mười lăm phút rồi đăng nhập lại."
+    ),
+    "The console is on, but {variable} holds no password hash: set it to the output of "
+    "feedsvc admin hash-password and restart.": (
+        "Bảng điều hành đang bật nhưng {variable} không chứa mã băm mật khẩu: hãy đặt biến này "
+        "bằng kết quả của lệnh feedsvc admin hash-password rồi khởi động lại."
+    ),
+    "Subscribers": "Người đăng ký",
+    "Editions": "Các số bản tin",
+    "Log": "Nhật ký",
+    "Paused": "Tạm dừng",
+    "Each source's last polls, oldest first: ✓ fetched, nothing new; + new entries; "
+    "✗ failed; ⊘ 410 Gone.": (
+        "Các lần lấy tin gần nhất của mỗi nguồn, cũ nhất trước: ✓ lấy được, không có tin mới; "
+        "+ có tin mới; ✗ lỗi; ⊘ 410 Gone."
+    ),
+    "fetched, nothing new": "lấy được, không có tin mới",
+    "new entries": "có tin mới",
+    "failed": "lỗi",
+    "410 Gone": "410 Gone (nguồn đã ngừng)",
+    "Moved here from the configured {url}": "Đã chuyển tới đây từ địa chỉ cấu hình {url}",
+    "Paused {when} by {who}": "Tạm dừng lúc {when} bởi {who}",
+    "Last 20 polls": "20 lần lấy tin gần nhất",
+    "not polled yet": "chưa lấy tin lần nào",
+    "New entries per day, 30 days": "Tin mới mỗi ngày, 30 ngày",
+    "{total} new entries in 30 days, at most {top} in a day": (
+        "{total} tin mới trong 30 ngày, nhiều nhất {top} tin một ngày"
+    ),
+    "Poll now": "Lấy tin ngay",
+    "Pause": "Tạm dừng",
+    "Resume": "Tiếp tục",
+    "Forget the moved URL": "Quay về địa chỉ đã cấu hình",
+    "Queued: the next poll tick (within 15 seconds) fetches it.": (
+        "Đã xếp hàng: lượt lấy tin kế tiếp (trong vòng 15 giây) sẽ lấy nguồn này."
+    ),
+    "Paused: no process polls it until it is resumed.": (
+        "Đã tạm dừng: không tiến trình nào lấy tin nguồn này cho tới khi tiếp tục."
+    ),
+    "Resumed: it is polled on its schedule again.": (
+        "Đã tiếp tục: nguồn được lấy tin lại theo lịch."
+    ),
+    "Back to the configured URL; queued for the next poll.": (
+        "Đã quay về địa chỉ cấu hình; đã xếp hàng cho lượt lấy tin kế tiếp."
+    ),
+    "Search by address": "Tìm theo địa chỉ",
+    "Category": "Chuyên mục",
+    "Any": "Tất cả",
+    "Search": "Tìm",
+    "{n} subscribers match.": "{n} người đăng ký phù hợp.",
+    "More than {n} subscribers match.": "Hơn {n} người đăng ký phù hợp.",
+    "With the selected subscribers:": "Với những người đã chọn:",
+    "Confirm": "Xác nhận",
+    "Resend confirmation": "Gửi lại thư xác nhận",
+    "Delete": "Xóa",
+    "Pending": "Chờ xác nhận",
+    "Active": "Đang nhận",
+    "Unsubscribed": "Đã hủy",
+    "Bounced": "Thư bị trả lại",
+    "signed up {date}": "đăng ký ngày {date}",
+    "confirmed {date}": "xác nhận ngày {date}",
+    "{n} bounces": "{n} lần bị trả lại",
+    "Confirmed: {ok}.": "Đã xác nhận: {ok}.",
+    "Confirmation emails queued: {ok}.": "Đã xếp hàng thư xác nhận: {ok}.",
+    "Unsubscribed: {ok}.": "Đã hủy đăng ký: {ok}.",
+    "Deleted: {ok}.": "Đã xóa: {ok}.",
+    "Not done: {failed} (see the log).": "Không thực hiện được: {failed} (xem nhật ký).",
+    "First page, no filters": "Trang đầu, bỏ lọc",
+    "Next page": "Trang sau",
+    "Import and export": "Nhập và xuất",
+    "The same CSV as feedsvc subscribers import and export: "
+    "email,categories,schedule,locale[,status,created_at,confirmed_at].": (
+        "Cùng định dạng CSV với feedsvc subscribers import và export: "
+        "email,categories,schedule,locale[,status,created_at,confirmed_at]."
+    ),
+    "CSV file": "Tệp CSV",
+    "They already opted in elsewhere (import as active)": (
+        "Họ đã đồng ý ở nơi khác (nhập ở trạng thái đang nhận)"
+    ),
+    "Import": "Nhập",
+    "Export every subscriber as CSV": "Xuất mọi người đăng ký ra CSV",
+    "Delete subscribers": "Xóa người đăng ký",
+    "This erases each address, its links and its queued emails for good. How many digests "
+    "went out stays, without the address.": (
+        "Thao tác này xóa hẳn từng địa chỉ, các liên kết và thư đang chờ gửi của nó. Số bản tin "
+        "đã gửi vẫn được giữ, không kèm địa chỉ."
+    ),
+    "Delete for good": "Xóa hẳn",
+    "Cancel": "Hủy bỏ",
+    "Added as active: {n}": "Thêm ở trạng thái đang nhận: {n}",
+    "Added as pending, confirmation queued: {n}": (
+        "Thêm ở trạng thái chờ, đã xếp hàng thư xác nhận: {n}"
+    ),
+    "Kept as unsubscribed or bounced: {n}": "Giữ ở trạng thái đã hủy hoặc bị trả lại: {n}",
+    "Already here, left as they are: {n}": "Đã có, giữ nguyên: {n}",
+    "Rejected rows: {n}": "Dòng bị từ chối: {n}",
+    "Back to the subscribers": "Về danh sách người đăng ký",
+    "Subscribers per period": "Số người đăng ký mỗi kỳ",
+    "How many subscribers each period's digest was planned for, per schedule.": (
+        "Số người đăng ký mà bản tin của mỗi kỳ được gửi tới, theo từng lịch."
+    ),
+    "Web view:": "Xem trên web:",
+    "No edition has been sent yet.": "Chưa gửi số bản tin nào.",
+    "Older periods": "Các kỳ cũ hơn",
+    "Every action taken in the console: when, which session from which address, what, to what.": (
+        "Mọi thao tác trong bảng điều hành: lúc nào, phiên nào từ địa chỉ nào, làm gì, với cái gì."
+    ),
+    "Nothing yet.": "Chưa có gì.",
+    "Older": "Cũ hơn",
+}
+
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}
 
 

@@ -24,6 +24,7 @@ class SourceStatus(StrEnum):
     ERROR = "error"  # the last poll failed; retried at the normal interval
     BACKOFF = "backoff"  # repeated failures or Retry-After: retried later than usual
     RETIRED = "retired"  # 410 Gone: not polled again unless forced or its URL changes
+    PAUSED = "paused"  # an operator paused it (run-time state, not config.yaml): never claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,8 @@ class Source:
     warning: str | None = None
     active: bool = True
     entries: int = 0
+    paused_at: datetime | None = None  # ingest.operate: claims skip it while set
+    paused_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

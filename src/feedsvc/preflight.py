@@ -2,9 +2,9 @@
 
 :func:`feedsvc.config.load` checks the file on its own; this module checks the
 file against the machine: the secret key, the database driver, folders that must
-be writable, the SMTP password variable, the DKIM key, the HTTP address. It is
-the one home of these rules, so that ``feedsvc check`` reports exactly what
-``feedsvc run`` refuses:
+be writable, the SMTP password variable, the console's password hash, the DKIM key,
+the HTTP address. It is the one home of these rules, so that ``feedsvc check``
+reports exactly what ``feedsvc run`` refuses:
 
 - ``check`` prints every :class:`Finding` (:func:`inspect`);
 - ``run``, ``serve`` and a config reload refuse the errors (:func:`require`);
@@ -62,6 +62,7 @@ def inspect(config: Config, environ: Environ = os.environ, *, port: bool = True)
         _storage,
         _folders,
         _smtp_password,
+        _admin_password,
         _dkim_key,
         _base_url,
         _templates,
@@ -201,6 +202,23 @@ def _smtp_password(config: Config, environ: Environ) -> Iterator[Finding]:
             config.where("mail", "smtp", "password_env"),
             f"mail.smtp.password_env: ${variable} is not set (mail.backend is smtp)",
         )
+
+
+def _admin_password(config: Config, environ: Environ) -> Iterator[Finding]:
+    """The console's password hash (``feedsvc.signin``): without it nobody can sign in."""
+    from feedsvc.signin import is_hash  # argon2 only when the console is on
+
+    variable = config.http.admin_password_env
+    if not config.http.admin:
+        return
+    value = environ.get(variable, "").strip()
+    if not value:
+        problem = "is not set"
+    elif not is_hash(value):
+        problem = "does not hold a password hash (make one with `feedsvc admin hash-password`)"
+    else:
+        return
+    yield Finding(config.where("http", "admin"), f"http.admin is true but ${variable} {problem}")
 
 
 def _dkim_key(config: Config, environ: Environ) -> Iterator[Finding]:

@@ -131,3 +131,10 @@ def test_which_email_an_incident_owes() -> None:
     assert notice_due(replace(alerted, resolved_at=NOW, recovered=True)) is NoticeKind.RECOVERED
     assert notice_due(replace(alerted, resolved_at=NOW, recovered=False)) is None
     assert notice_due(replace(opened, resolved_at=NOW, recovered=True)) is None  # never alerted
+
+
+def test_a_paused_source_neither_alerts_nor_recovers() -> None:
+    watched = incident(IncidentKind.FAILING, NOW - 5 * HOUR, last_error="HTTP 503")
+    paused = replace(source(SourceStatus.BACKOFF, error="HTTP 503"), paused_at=NOW - HOUR)
+    assert decide([paused], [watched], {}, POLICY, NOW + HOUR) == []
+    assert decide([replace(paused, status=SourceStatus.OK)], [watched], {}, POLICY, NOW) == []

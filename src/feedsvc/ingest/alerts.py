@@ -91,6 +91,8 @@ def decide(
             continue
         if source.status is SourceStatus.NEW:
             continue  # never polled (or its URL just changed): no verdict yet
+        if source.paused_at is not None:
+            continue  # the operator paused it: neither a new alert nor a false recovery
         if arrivals is None and source.status is SourceStatus.OK:
             if incident is not None and incident.kind is IncidentKind.QUIET:
                 continue  # whether it is still quiet is not known this time

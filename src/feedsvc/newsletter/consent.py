@@ -46,13 +46,11 @@ from feedsvc.model import Subscriber, SubscriberStatus
 from feedsvc.newsletter.roster import Row, Signup
 from feedsvc.newsletter.tokens import InvalidToken, Purpose, Tokens
 from feedsvc.store import Store
-from feedsvc.store.subscribers import new_key
+from feedsvc.store.subscribers import canonical_mailbox, new_key
 
 log = logging.getLogger("feedsvc.consent")
 
 SIGNUPS_PER_MAILBOX = (5, timedelta(hours=1))
-DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-"""Domains known to ignore dots in the local part; elsewhere a dot may make another mailbox."""
 GONE = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
 
 
@@ -68,6 +66,7 @@ class Outcome(StrEnum):
     QUEUED = "confirmation queued"
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_UNSUBSCRIBED = "already unsubscribed"
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +88,6 @@ class ImportSummary:
     present: int = 0
     limited: int = 0
     queued: list[int] = field(default_factory=list)
-
-
-def canonical_mailbox(email: str) -> str:
-    """The mailbox an address delivers to, as far as we can tell: what limits count.
-
-    Lower-cased, without a ``+tag`` (every large provider delivers ``a+x@`` to
-    ``a@``), and for Gmail without dots. Two addresses that differ otherwise are
-    two mailboxes; treating more of them as one would only make limits stricter.
-    """
-    local, _, domain = email.rpartition("@")
-    local, domain = local.split("+", 1)[0].casefold(), domain.casefold()
-    if domain in DOTLESS_DOMAINS:
-        local, domain = local.replace(".", ""), DOTLESS_DOMAINS[domain]
-    return f"{local}@{domain}"
 
 
 def mailbox_hash(email: str) -> str:
@@ -217,6 +202,15 @@ def unsubscribe(store: Store, subscriber: Subscriber, *, origin: str) -> Outcome
     store.subscribers.update(subscriber.id, status=SubscriberStatus.UNSUBSCRIBED)
     log.info("unsubscribed", extra={"fields": {"subscriber": subscriber.id, "origin": origin}})
     return Outcome.UNSUBSCRIBED
+
+
+def delete(store: Store, subscriber: Subscriber, *, origin: str) -> Outcome:
+    """Erase the subscriber: the address, its link key (so every link names nobody) and
+    its queued emails. What its deliveries counted stays, without the address."""
+    if not store.subscribers.erase(subscriber.id):
+        raise ConsentError(f"no subscriber {subscriber.email}")
+    log.info("deleted", extra={"fields": {"subscriber": subscriber.id, "origin": origin}})
+    return Outcome.DELETED
 
 
 def known(store: Store, email: str) -> Subscriber:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 
 from feedsvc.store import migrate
+from feedsvc.store.activity import ActivityStore
 from feedsvc.store.bounces import BounceStore
 from feedsvc.store.categories import CategoryStore
 from feedsvc.store.confirmations import ConfirmationStore
+from feedsvc.store.console import ConsoleStore
 from feedsvc.store.deliveries import DeliveryStore
 from feedsvc.store.documents import DocumentStore, SettingStore
 from feedsvc.store.editions import EditionStore
@@ -40,6 +42,8 @@ class Store:
         self.editions = EditionStore(engine)
         self.bounces = BounceStore(engine)
         self.incidents = IncidentStore(engine)
+        self.activity = ActivityStore(engine)
+        self.console = ConsoleStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, upda
 from feedsvc.model import Confirmation, Subscriber, SubscriberStatus
 from feedsvc.store.engine import any_row, insert, reading, writing
 from feedsvc.store.schema import confirmations, subscribers
-from feedsvc.store.subscribers import email_key, new_key, to_subscriber
+from feedsvc.store.subscribers import address_columns, email_key, new_key, to_subscriber
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -196,8 +196,8 @@ def _insert_or_nothing(
     key = email_key(fields["email"])
     values = {
         **fields,
+        **address_columns(fields["email"]),
         "categories": list(fields["categories"]),
-        "email_key": key,
         "status": SubscriberStatus.PENDING.value,
         "created_at": now,
         "confirmed_at": None,

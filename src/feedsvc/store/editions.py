@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, exists, select
 
 from feedsvc.model import DeliveryState, Edition, EditionSection
 from feedsvc.store.engine import insert, reading, writing
-from feedsvc.store.schema import deliveries, editions
+from feedsvc.store.schema import deliveries, delivery_tallies, editions
 
 
 def to_edition(row: Any) -> Edition:
@@ -55,7 +55,7 @@ class EditionStore:
 
     def get(self, edition_id: str) -> Edition | None:
         """An edition that reached at least one reader (None otherwise: nothing to show)."""
-        query = select(editions).where(editions.c.id == edition_id).where(_sent())
+        query = select(editions).where(editions.c.id == edition_id).where(went_out())
         with reading(self._engine) as conn:
             row = conn.execute(query).first()
         return to_edition(row) if row else None
@@ -66,7 +66,7 @@ class EditionStore:
         """Sent editions, newest period first; ``before`` a period, for the next page."""
         query = (
             select(editions)
-            .where(_sent())
+            .where(went_out())
             .order_by(editions.c.period.desc(), editions.c.id)
             .limit(limit)
         )
@@ -83,10 +83,17 @@ class EditionStore:
             return conn.execute(delete(editions).where(editions.c.period < before)).rowcount or 0
 
 
-def _sent() -> Any:
+def went_out() -> Any:
+    """Whether the edition reached someone: a condition on ``editions`` rows."""
+    states = [DeliveryState.SENT.value, DeliveryState.BOUNCED.value]
+    # A digest that bounced later still went out: its edition stays published; and so
+    # does one whose readers were all deleted since (their deliveries are counts now).
     return exists(
         select(deliveries.c.id)
         .where(deliveries.c.edition == editions.c.id)
-        # A digest that bounced later still went out: its edition stays published.
-        .where(deliveries.c.state.in_([DeliveryState.SENT.value, DeliveryState.BOUNCED.value]))
+        .where(deliveries.c.state.in_(states))
+    ) | exists(
+        select(delivery_tallies.c.count)
+        .where(delivery_tallies.c.edition == editions.c.id)
+        .where(delivery_tallies.c.state.in_(states))
     )

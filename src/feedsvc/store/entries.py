@@ -104,7 +104,7 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
-            self._sources.release(conn, source.id, source_values, owner)
+            self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
             new=len(fresh),
             updated=len(edited),

@@ -84,7 +84,20 @@ sources = Table(
     Column("retry_after", UTCDateTime),  # the server asked us not to come back before
     Column("lease_owner", String(64)),
     Column("lease_until", UTCDateTime),
+    Column("paused_at", UTCDateTime),  # an operator paused it (ingest.operate); no claim takes it
+    Column("paused_by", Text),
     Index("ix_sources_due", "active", "next_poll_at"),
+)
+
+# The outcome of each source's last polls (store.sources keeps POLL_HISTORY per source).
+poll_history = Table(
+    "poll_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | new | error | retired
+    Index("ix_poll_history_source_id", "source_id", "id"),
 )
 
 entries = Table(
@@ -190,6 +203,8 @@ subscribers = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("email", Text, nullable=False),
     Column("email_key", Text, nullable=False, unique=True),  # casefolded: one row per address
+    # The canonical mailbox (store.subscribers.canonical_mailbox): what a folded search finds.
+    Column("mailbox", Text, nullable=False, server_default=""),
     # What link tokens name: random, never reused, new at each sign-up that starts over.
     Column("key", String(32), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
@@ -201,6 +216,8 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),
     Index("ix_subscribers_schedule_status", "schedule", "status"),
+    Index("ix_subscribers_mailbox", "mailbox"),
+    Index("ix_subscribers_status_id", "status", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -214,7 +231,7 @@ confirmations = Table(
         ForeignKey("subscribers.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    # A hash of the canonical mailbox (newsletter.consent.canonical_mailbox): what the
+    # A hash of the canonical mailbox (store.subscribers.canonical_mailbox): what the
     # per-mailbox limit counts, without a second copy of the address.
     Column("mailbox", String(64), nullable=False),
     Column("origin", String(16), nullable=False),  # web, cli, import
@@ -257,6 +274,19 @@ deliveries = Table(
     UniqueConstraint("subscriber_id", "schedule", "period"),
     Index("ix_deliveries_state", "state", "next_attempt_at"),
     Index("ix_deliveries_edition", "edition"),
+    Index("ix_deliveries_schedule_period_state", "schedule", "period", "state"),
+)
+
+# What deleted subscribers' deliveries counted, per period, edition and state: deleting a
+# subscriber deletes its deliveries (and so its address), never the console's figures.
+delivery_tallies = Table(
+    "delivery_tallies",
+    metadata,
+    Column("schedule", String(64), primary_key=True),
+    Column("period", UTCDateTime, primary_key=True),
+    Column("edition", String(32), primary_key=True),  # "" for none
+    Column("state", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
 )
 
 editions = Table(
@@ -322,4 +352,39 @@ Index(
     unique=True,
     sqlite_where=text("resolved_at IS NULL"),
     postgresql_where=text("resolved_at IS NULL"),
+)
+
+# The operator console (web/admin, feedsvc.signin): sign-in attempts, sessions, what was done.
+admin_attempts = Table(
+    "admin_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # checking -> ok | failed; refused
+    Index("ix_admin_attempts_at", "at"),
+    Index("ix_admin_attempts_client_at", "client", "at"),
+)
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # a hash of the cookie's secret, never it
+    Column("client", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),  # signed out
+)
+
+admin_events = Table(
+    "admin_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("session", String(16), nullable=False),  # the start of admin_sessions.id
+    Column("client", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", Text, nullable=False),  # a source id, "subscriber 12": never an address
+    Column("detail", Text),
+    Index("ix_admin_events_at", "at"),
 )

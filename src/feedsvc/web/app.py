@@ -21,6 +21,7 @@ from feedsvc import i18n, templates_loader
 from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.store import Store
+from feedsvc.web.admin import Console
 from feedsvc.web.digests import Archive
 from feedsvc.web.disk import DiskFullPage
 from feedsvc.web.feeds import document_response
@@ -133,6 +134,7 @@ def create_app(config: Config, store: Store) -> Starlette:
         *subscriptions.routes(),
         *Archive(site).routes(),  # /digests/…, /test-email
         *Operator(site).routes(),  # /healthz, /metrics, /status
+        *Console(site).routes(),  # /admin/…, when http.admin is on
     ]
     app = Starlette(
         routes=routes,

@@ -69,6 +69,7 @@ SOURCE_STATUS_LABELS = {
     SourceStatus.ERROR: "Error",
     SourceStatus.BACKOFF: "Backing off",
     SourceStatus.RETIRED: "Retired (410 Gone)",
+    SourceStatus.PAUSED: "Paused",
 }
 DELIVERY_STATE_LABELS = {
     DeliveryState.PENDING: "Waiting",

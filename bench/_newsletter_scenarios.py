@@ -28,14 +28,9 @@ from feedsvc import config as config_module
 from feedsvc import log as logsetup
 from feedsvc.config import Config
 from feedsvc.model import Delivery, DeliveryState, Subscriber, SubscriberStatus
-from feedsvc.newsletter.deliver import (
-    Deliverer,
-    Digests,
-    Links,
-    Summary,
-    message_id,
-    subscriber_links,
-)
+from feedsvc.newsletter.compose import Links, message_id, subscriber_links
+from feedsvc.newsletter.deliver import Deliverer, Summary
+from feedsvc.newsletter.digests import Digests
 from feedsvc.newsletter.mail import OutboxMailer, create_mailer
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.store import Store

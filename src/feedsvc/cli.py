@@ -708,7 +708,8 @@ def _schedule(config: Config, name: str) -> str:
 
 def _deliverer(config: Config, store: Store, mailer: Any) -> Deliverer:
     from feedsvc.lease import process_owner
-    from feedsvc.newsletter.deliver import Deliverer, subscriber_links
+    from feedsvc.newsletter.compose import subscriber_links
+    from feedsvc.newsletter.deliver import Deliverer
     from feedsvc.newsletter.tokens import Tokens
 
     links = subscriber_links(config, Tokens.from_config(config))
@@ -771,7 +772,7 @@ async def _send(deliverer: Deliverer, mailer: Any, schedule: str, wait_for_lease
 
 
 def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
-    from feedsvc.newsletter.deliver import Digests, period_windows
+    from feedsvc.newsletter.digests import Digests, period_windows
 
     period, windows = period_windows(config, store, schedule, utcnow())
     digests = Digests(config, store)
@@ -814,7 +815,7 @@ def digest_preview(
 ) -> None:
     """Show the edition EMAIL would get from SCHEDULE: by default the upcoming one, the
     stories so far for the next fire time. Nothing is sent or recorded."""
-    from feedsvc.newsletter.deliver import local_time
+    from feedsvc.newsletter.digests import local_time
     from feedsvc.newsletter.preview import preview
 
     config = load_config(config_path)

@@ -34,7 +34,8 @@ from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
 from feedsvc.newsletter import confirmations
 from feedsvc.newsletter.alerts import Alerter
-from feedsvc.newsletter.deliver import Deliverer, subscriber_links
+from feedsvc.newsletter.compose import subscriber_links
+from feedsvc.newsletter.deliver import Deliverer
 from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.reports import read_mailbox
 from feedsvc.newsletter.tokens import Tokens

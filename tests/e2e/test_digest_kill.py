@@ -17,7 +17,8 @@ from pathlib import Path
 from feedsvc import config as config_module
 from feedsvc.lease import process_owner
 from feedsvc.model import utcnow
-from feedsvc.newsletter.deliver import Deliverer, subscriber_links
+from feedsvc.newsletter.compose import subscriber_links
+from feedsvc.newsletter.deliver import Deliverer
 from feedsvc.newsletter.mail import OutboxMailer
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.store import Store

@@ -24,7 +24,7 @@ import pytest
 from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import DeliveryOutcome, DeliveryState, ReportOutcome, SubscriberStatus
-from feedsvc.newsletter.deliver import message_id
+from feedsvc.newsletter.compose import message_id
 from feedsvc.newsletter.mailbox import KEYWORD, MailboxError
 from feedsvc.newsletter.reports import ReportProcessor, read_mailbox
 from feedsvc.store import Store

@@ -15,7 +15,8 @@ import pytest
 from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import DeliveryState, ParsedEntry, ParsedFeed, SubscriberStatus
-from feedsvc.newsletter.deliver import Deliverer, subscriber_links
+from feedsvc.newsletter.compose import subscriber_links
+from feedsvc.newsletter.deliver import Deliverer
 from feedsvc.newsletter.mail import Mailer, OutboxMailer, create_mailer
 from feedsvc.newsletter.tokens import Purpose, Tokens
 from feedsvc.publish.regenerate import Publisher

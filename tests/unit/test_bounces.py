@@ -13,7 +13,7 @@ from feedsvc import config as config_module
 from feedsvc.errors import ConfigError
 from feedsvc.model import ReportKind
 from feedsvc.newsletter.bounces import parse_report
-from feedsvc.newsletter.deliver import message_id
+from feedsvc.newsletter.compose import message_id
 from feedsvc.newsletter.reports import Match, effect_of
 from feedsvc.newsletter.verp import (
     DigestKey,

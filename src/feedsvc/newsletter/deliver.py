@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from zoneinfo import ZoneInfo
-
-from babel.dates import format_datetime
 
 from feedsvc import lease, metrics
 from feedsvc.config import Config
@@ -45,33 +42,22 @@ from feedsvc.model import (
     DeliveryState,
     Digest,
     Edition,
-    Filed,
     Subscriber,
     SubscriberStatus,
 )
 from feedsvc.model import utcnow as _utcnow
-from feedsvc.newsletter import message, render
 from feedsvc.newsletter.archive import edition_url
+from feedsvc.newsletter.compose import Composer, Links, message_id
+from feedsvc.newsletter.digests import Digests, local_time, period_windows
 from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendStatus
-from feedsvc.newsletter.periods import is_fire_time, latest_periods, next_fire
-from feedsvc.newsletter.select import select_digest
-from feedsvc.newsletter.signing import load_signer
-from feedsvc.newsletter.tokens import Purpose, Tokens, secret_key
+from feedsvc.newsletter.periods import is_fire_time, next_fire
+from feedsvc.newsletter.tokens import secret_key
 from feedsvc.newsletter.verp import ReturnPath, verp_address
-from feedsvc.newsletter.window import Window, next_window
+from feedsvc.newsletter.window import Window
 from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.digest")
-
-
-@dataclass(frozen=True, slots=True)
-class Links:
-    """A subscriber's own links, the only per-message part of a digest."""
-
-    unsubscribe: str
-    preferences: str
-    unsubscribe_mailto: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,187 +84,6 @@ class Summary:
             self.retries += 1
         else:
             self.states[state.value] = self.states.get(state.value, 0) + 1
-
-
-class Digests:
-    """Subscribers' digests for one sending run.
-
-    Each window's new entries are read once, and each distinct (categories,
-    window) digest is selected once: thousands of subscribers share a few dozen.
-    """
-
-    def __init__(self, config: Config, store: Store) -> None:
-        self.config = config
-        self.store = store
-        self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
-        self._selected: dict[tuple[frozenset[str], datetime, datetime], Digest] = {}
-
-    def for_subscriber(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
-        """The digest ``subscriber`` gets for ``(since, until]``."""
-        key = (frozenset(subscriber.categories), since, until)
-        digest = self._selected.get(key)
-        if digest is None:
-            window = (since, until)
-            if window not in self._candidates:
-                self._candidates[window] = self.store.categories.first_seen_between(since, until)
-            digest = self._selected[key] = select_digest(
-                self._candidates[window],
-                categories=self.config.categories,
-                wanted=key[0],
-                since=since,
-                until=until,
-                max_per_category=self.config.newsletter.max_items_per_category,
-            )
-        return digest
-
-
-def subscriber_links(config: Config, tokens: Tokens) -> Callable[[Subscriber], Links]:
-    """Each subscriber's signed links (they name its random key, never the address or id)."""
-    base = config.site.base_url
-    mailbox = parseaddr(config.newsletter.reply_to or config.newsletter.from_)[1]
-
-    def links(subscriber: Subscriber) -> Links:
-        unsubscribe = tokens.subscriber_token(Purpose.UNSUBSCRIBE, subscriber)
-        return Links(
-            unsubscribe=f"{base.rstrip('/')}/unsubscribe/{unsubscribe}",
-            preferences=tokens.link(base, Purpose.PREFERENCES, subscriber),
-            unsubscribe_mailto=f"mailto:{mailbox}?subject=unsubscribe%20{unsubscribe}",
-        )
-
-    return links
-
-
-def period_windows(
-    config: Config,
-    store: Store,
-    schedule: str,
-    now: datetime,
-    subscribers: Sequence[Subscriber] | None = None,
-    *,
-    period: datetime | None = None,
-) -> tuple[datetime, list[tuple[Subscriber, Window | None]]]:
-    """A period of ``schedule`` and each subscriber's window in it (None: an earlier
-    digest of theirs is still open). What plan, preview and the dry run all show.
-
-    Args:
-        subscribers: default: the schedule's active ones.
-        period: default: the latest fire time at ``now``; a period sent "now" gives
-            its own time (a first digest then starts at the latest fire time).
-    """
-    cron = config.newsletter.cron(schedule)
-    previous, latest = latest_periods(cron, config.site.timezone, now)
-    if period is not None:
-        previous = min(latest, period)
-    if subscribers is None:
-        subscribers = store.subscribers.list(schedule=schedule, status=SubscriberStatus.ACTIVE)
-    histories = store.deliveries.histories(schedule)
-    until = period or latest
-    return until, [(s, next_window(histories.get(s.id), previous, until)) for s in subscribers]
-
-
-def local_time(config: Config, moment: datetime) -> str:
-    """``Thứ Năm 03/12 07:00 (UTC+7)``: a time as the newsroom reads it."""
-    local = moment.astimezone(ZoneInfo(config.site.timezone))
-    babel = "vi" if config.site.language == "vi" else "en_GB"
-    text = format_datetime(local, "EEEE dd/MM HH:mm", locale=babel)
-    offset = int((local.utcoffset() or timedelta(0)).total_seconds()) // 60
-    hours, minutes = divmod(abs(offset), 60)
-    sign = "-" if offset < 0 else "+"
-    return f"{text} (UTC{sign}{hours}{f':{minutes:02d}' if minutes else ''})"
-
-
-def message_id(schedule: str, period: datetime, subscriber_id: int, domain: str) -> str:
-    """The same for every attempt of one delivery, so a resent copy is recognisably the same.
-
-    A period sent "now" has seconds, and they are part of its id.
-    """
-    stamp = f"{period:%Y%m%dT%H%M%SZ}" if period.second else f"{period:%Y%m%dT%H%MZ}"
-    return f"<digest.{schedule}.{stamp}.{subscriber_id}@{domain}>"
-
-
-class Composer:
-    """Message bytes per subscriber: each distinct digest rendered once (the costly step),
-    then per message only the recipient, ids, date and the subscriber's links filled in.
-
-    ``subject_prefix`` marks every subject (``[Thử]`` for a test send).
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        links: Callable[[Subscriber], Links],
-        domain: str,
-        *,
-        subject_prefix: str = "",
-    ) -> None:
-        self.config = config
-        self.links = links
-        self.domain = domain
-        self.subject_prefix = subject_prefix
-        self.signer = load_signer(config)  # the DKIM key, read once per run
-        self._templates: dict[tuple[object, ...], message.MessageTemplate] = {}
-
-    def compose(
-        self,
-        subscriber: Subscriber,
-        delivery: Delivery,
-        digest: Digest,
-        now: datetime,
-        view_url: str | None = None,
-    ) -> bytes:
-        """The message of ``delivery`` (its schedule and Message-ID) to ``subscriber``."""
-        mid = delivery.message_id
-        return self.message(subscriber, delivery.schedule, mid, digest, now, view_url)
-
-    def message(
-        self,
-        subscriber: Subscriber,
-        schedule: str,
-        message_id: str,
-        digest: Digest,
-        now: datetime,
-        view_url: str | None = None,
-    ) -> bytes:
-        """One message: ``view_url`` is its edition's page ("view in your browser")."""
-        key = (
-            view_url,
-            subscriber.locale,
-            subscriber.timezone,
-            tuple(subscriber.categories),
-            subscriber.schedule,
-            tuple((s.category_id, s.more, tuple(e.id for e in s.entries)) for s in digest.sections),
-        )
-        template = self._templates.get(key)
-        if template is None:
-            rendered = render.render_digest(
-                digest,
-                config=self.config,
-                locale=subscriber.locale,
-                timezone=subscriber.timezone,
-                now=now,
-                categories=subscriber.categories,
-                schedule=subscriber.schedule,
-                view_url=view_url,
-            )
-            if self.subject_prefix:
-                rendered = replace(rendered, subject=f"{self.subject_prefix} {rendered.subject}")
-            template = self._templates[key] = message.prepare(
-                rendered,
-                sender=self.config.newsletter.from_,
-                reply_to=self.config.newsletter.reply_to,
-                list_id=schedule,
-                domain=self.domain,
-                signer=self.signer,
-            )
-        links = self.links(subscriber)
-        return template.build(
-            to=subscriber.email,
-            message_id=message_id,
-            date=now,
-            unsubscribe_url=links.unsubscribe,
-            unsubscribe_mailto=links.unsubscribe_mailto,
-            preferences_url=links.preferences,
-        )
 
 
 @dataclass(slots=True)

@@ -20,7 +20,8 @@ from email.utils import parseaddr
 from feedsvc.config import Config
 from feedsvc.model import Digest, Subscriber, SubscriberStatus
 from feedsvc.newsletter.archive import archive_url, edition_url
-from feedsvc.newsletter.deliver import Composer, Digests, Links, message_id, period_windows
+from feedsvc.newsletter.compose import Composer, Links, message_id
+from feedsvc.newsletter.digests import Digests, period_windows
 from feedsvc.newsletter.edition import edition_of
 from feedsvc.newsletter.mail import Mailer, SendResult
 from feedsvc.newsletter.periods import latest_periods, next_fire

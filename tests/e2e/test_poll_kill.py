@@ -53,6 +53,16 @@ def test_a_killed_poll_leaves_no_source_behind(tmp_path: Path, server: ThreadedF
     assert "leased by another process" not in again.stderr
     listed = json.loads(feedsvc("sources", "list", "--json", config=config).stdout)
     assert all(source["last_polled_at"] for source in listed), listed
+    # The fast source's entries were stored before the kill; the rerun finds its feed
+    # unchanged, and still they are filed (a durable mark, not ids kept in memory).
+    [stored] = [source["entries"] for source in listed if source["id"] == "xa-hoi"]
+    store = Store.open(config_module.load(config).database_url)
+    try:
+        document = store.documents.get("xa-hoi.json")
+    finally:
+        store.close()
+    assert document is not None
+    assert len(json.loads(document.body)["items"]) == stored > 0
 
 
 def test_sources_leased_by_a_live_process_are_reported_then_waited_for(

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from feedsvc._text import shorten
 from feedsvc.config import Config
 from feedsvc.errors import FeedsvcError
-from feedsvc.ingest._html import html_to_text
 from feedsvc.publish.items import to_uri
 from feedsvc.store import Store
 from feedsvc.store.reading import Position, Story, StoryCard
@@ -126,8 +125,8 @@ def source_name(config: Config, card: StoryCard) -> str:
 
 
 def lede(card: StoryCard) -> str:
-    """The start of the story's summary as one plain line, for a list."""
-    return shorten(html_to_text(card.summary), LEDE)
+    """The start of the story's summary (plain text, as stored) as one line, for a list."""
+    return shorten(" ".join(card.summary.split()), LEDE)
 
 
 def original(card: StoryCard) -> str | None:

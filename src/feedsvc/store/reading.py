@@ -36,7 +36,7 @@ class StoryCard:
     source_id: str
     source_title: str | None  # the feed's own title, when it gave one
     date: datetime  # the publisher's date, else when it was first seen
-    summary: str  # sanitized HTML, as stored
+    summary: str  # plain text, as stored
     image: str | None
 
     @property

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
 
 from feedsvc._text import shorten
 from feedsvc.config import Config
 from feedsvc.errors import FeedsvcError
 from feedsvc.publish.items import to_uri
+from feedsvc.publish.urls import category_url, story_url
 from feedsvc.store import Store
 from feedsvc.store.reading import Position, Story, StoryCard
 
@@ -26,6 +32,7 @@ PAGE = 30  # stories per category page
 FRONT = 5  # stories per category on the home page
 ALL = "all"  # the category of every story, as /feeds/all.* is
 LEDE = 200  # characters of a summary a list shows
+_BABEL = {"vi": "vi", "en": "en_GB"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -138,3 +145,22 @@ def thumbnail(card: StoryCard) -> str | None:
     """The story's image when it is served over https (pages allow no other remote image)."""
     image = to_uri(card.image)
     return image if image and image.startswith("https://") else None
+
+
+def helpers(config: Config, locale: str) -> dict[str, Callable[..., Any]]:
+    """What the story templates call: a story's addresses, source name, lede, thumbnail,
+    and ``when(moment, size)``, a time in ``locale`` and the site's zone."""
+    base, zone = config.site.base_url, ZoneInfo(config.site.timezone)
+
+    def when(moment: datetime, size: str = "medium") -> str:
+        return format_datetime(moment, size, tzinfo=zone, locale=_BABEL[locale])
+
+    return {
+        "story_url": lambda entry_id: story_url(base, entry_id),
+        "category_url": lambda category_id, **cursor: category_url(base, category_id, **cursor),
+        "source_name": lambda card: source_name(config, card),
+        "lede": lede,
+        "thumbnail": thumbnail,
+        "original": original,
+        "when": when,
+    }

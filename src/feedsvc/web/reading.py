@@ -2,24 +2,22 @@
 form), ``/c/{category}`` (its stories, 30 a page) and ``/s/{entry id}`` (one story).
 
 Only translation happens here: the request's cursor and ids into ``feedsvc.reading``,
-its stories into templates. Times read in the visitor's language and the site's zone.
+its stories into templates (with ``reading.helpers``: times in the visitor's language
+and the site's zone).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from feedsvc import i18n, reading
-from feedsvc.publish.urls import category_url, feed_url, story_url
+from feedsvc.publish.urls import category_url, feed_url
 
 if TYPE_CHECKING:
     from feedsvc.web.app import Site
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 
 STYLESHEET = Path(__file__).parents[1] / "static" / "feed.xsl"
 XSLT = "text/xsl; charset=utf-8"
-_BABEL = {"vi": "vi", "en": "en_GB"}
 _STORY_ID = 18  # digits: more cannot be a stored id, and would only cost a query
 
 
@@ -122,21 +119,4 @@ class Reading:
         return i18n.negotiate(header, self.site.config.site.language)
 
     def _helpers(self, request: Request) -> dict[str, Any]:
-        """What the story templates call: addresses, names and times of a story."""
-        config, locale = self.site.config, self._locale(request)
-        zone = ZoneInfo(config.site.timezone)
-
-        def when(moment: datetime, size: str = "medium") -> str:
-            return format_datetime(moment, size, tzinfo=zone, locale=_BABEL[locale])
-
-        return {
-            "story_url": lambda entry_id: story_url(self._base, entry_id),
-            "category_url": lambda category_id, **cursor: category_url(
-                self._base, category_id, **cursor
-            ),
-            "source_name": lambda card: reading.source_name(config, card),
-            "lede": reading.lede,
-            "thumbnail": reading.thumbnail,
-            "original": reading.original,
-            "when": when,
-        }
+        return reading.helpers(self.site.config, self._locale(request))

@@ -72,7 +72,8 @@ def add_stories(config: Config, store: Store, first: int, count: int, hours: int
         )
         for n in range(first, first + count)
     )
-    stored = store.entries.apply(source, ParsedFeed("Báo Hà Tĩnh", None, entries), {}, NOW)
+    feed = ParsedFeed("Báo Hà Tĩnh", None, entries)
+    stored = store.entries.apply(source, feed, {"title": "Báo Hà Tĩnh"}, NOW)  # as a poll does
     Publisher(config, store).file(list(stored.new_ids))
 
 

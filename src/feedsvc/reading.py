@@ -74,7 +74,7 @@ def decode(cursor: str) -> Position:
         date = _EPOCH + timedelta(microseconds=micros)
     except (ValueError, binascii.Error, UnicodeError, OverflowError) as exc:
         raise BadCursor(f"not a page of this list: {cursor[:40]!r}") from exc
-    if len(cursor) > 64 or entry_id < 0 or not 0 <= micros:
+    if len(cursor) > 64 or not 0 <= entry_id < 2**63 or micros < 0:  # 2**63: BIGINT
         raise BadCursor(f"not a page of this list: {cursor[:40]!r}")
     return Position(date, entry_id)
 

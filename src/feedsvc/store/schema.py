@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 
@@ -136,6 +137,13 @@ entries = Table(
     Column("full_text_at", UTCDateTime),  # when the page was fetched (or failed)
     UniqueConstraint("source_id", "identity"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
+)
+
+# The story lists' order (store.reading): the publisher's date, else first seen, then id.
+Index(
+    "ix_entries_display_date",
+    func.coalesce(entries.c.published_at, entries.c.first_seen_at),
+    entries.c.id,
 )
 
 Index(

@@ -50,6 +50,7 @@ SERVERS = ("feedsvc serve", "bare uvicorn+httptools")
 REPS_LIMIT = 2.0  # bare req/s over feedsvc's: >= 0.5x asked
 CPU_LIMIT = 2.0  # feedsvc CPU per request over the bare app's
 _START_S = 60
+_HOP = ("date", "connection")  # uvicorn's own: Date it adds, and urllib asked to close
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ def _capture(url: str, work: Path) -> dict[str, object]:
                 got, body = response.headers, response.read()
         except urllib.error.HTTPError as error:  # urllib raises on a 304
             got, body = error.headers, error.read()
-        kept = [[k.lower(), v] for k, v in got.items() if k.lower() != "date"]
+        kept = [[k.lower(), v] for k, v in got.items() if k.lower() not in _HOP]
         answers[conditional] = ({k: v for k, v in kept}, kept, body)
     (work / "body.gz").write_bytes(answers[False][2])
     return {

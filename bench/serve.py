@@ -94,6 +94,7 @@ def run(quick: bool) -> Report:
             bare_command = [sys.executable, "-m", "bench._bare_asgi", str(spec_file)]
             bare_url = f"http://127.0.0.1:{bare_port}{FEED}"
             with _server([*bare_command, str(bare_port)], work / "bare.log", bare_url) as bare:
+                _check_same(spec, bare_url)
                 pids = {SERVERS[0]: ours.pid, SERVERS[1]: bare.pid}
                 ports = {SERVERS[0]: port, SERVERS[1]: bare_port}
                 runs = _measure(plan, work, pids, ports)
@@ -132,30 +133,44 @@ class _server:
             self.process.wait()
 
 
-def _capture(url: str, work: Path) -> dict[str, object]:
-    """What feedsvc answers for ``url`` (200 gzip, and 304 with its ETag): the bare app's spec."""
-    answers = {}
+def _answers(url: str, etag: str | None = None) -> list[tuple[list[list[str]], bytes]]:
+    """The 200 (gzip) and 304 (with ``etag``, else the 200's) that ``url`` gives a reader,
+    headers without Date and Connection."""
+    found: list[tuple[list[list[str]], bytes]] = []
     for conditional in (False, True):
         headers = dict(READER_HEADERS)
         if conditional:
-            headers["If-None-Match"] = str(answers[False][0]["etag"])
+            headers["If-None-Match"] = etag or dict(found[0][0])["etag"]
         request = urllib.request.Request(url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 got, body = response.headers, response.read()
         except urllib.error.HTTPError as error:  # urllib raises on a 304
             got, body = error.headers, error.read()
-        kept = [[k.lower(), v] for k, v in got.items() if k.lower() not in _HOP]
-        answers[conditional] = ({k: v for k, v in kept}, kept, body)
-    (work / "body.gz").write_bytes(answers[False][2])
+        found.append(([[k.lower(), v] for k, v in got.items() if k.lower() not in _HOP], body))
+    return found
+
+
+def _capture(url: str, work: Path) -> dict[str, object]:
+    """What feedsvc answers for ``url`` (200 gzip, and 304 with its ETag): the bare app's spec."""
+    (ok, body), (same, _) = _answers(url)
+    (work / "body.gz").write_bytes(body)
     return {
         "path": FEED,
-        "etag": answers[False][0]["etag"],
-        "ok_headers": answers[False][1],
-        "not_modified_headers": answers[True][1],
+        "etag": dict(ok)["etag"],
+        "ok_headers": ok,
+        "not_modified_headers": same,
         "body_file": str(work / "body.gz"),
-        "body_bytes": len(answers[False][2]),
+        "body_bytes": len(body),
     }
+
+
+def _check_same(spec: dict[str, object], url: str) -> None:
+    """The bare app answers as feedsvc did, header for header and byte for byte."""
+    (ok, body), (same, _) = _answers(url, str(spec["etag"]))
+    expected = Path(str(spec["body_file"])).read_bytes()
+    if (ok, same, body) != (spec["ok_headers"], spec["not_modified_headers"], expected):
+        raise BenchError(f"the bare app answers otherwise than feedsvc: {ok} {same}")
 
 
 def _tree_cpu_s(pid: int) -> float:
@@ -232,9 +247,11 @@ def _report(
             ),
         ]
         for server, r, c in zip(SERVERS, rps, cpu, strict=True):
+            busy = statistics.median(run.cpu_s / run.load.seconds for run in runs[server, case])
             notes.append(
                 f"{server}, {case}: {r[1]:,.0f} req/s (min {r[0]:,.0f}, max {r[2]:,.0f}); "
-                f"server CPU {c[1]:.1f} us per request (min {c[0]:.1f}, max {c[2]:.1f})"
+                f"server CPU {c[1]:.1f} us per request (min {c[0]:.1f}, max {c[2]:.1f}); "
+                f"the server busy {busy:.0%} of its core"
             )
     targets.append(
         Target("peak memory of feedsvc serve (tree, PSS)", pss[SERVERS[0]], 300, "MB", "at the end")

@@ -25,12 +25,12 @@ import sqlalchemy as sa
 
 from feedsvc import config as config_module
 from feedsvc.config import Config
-from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from feedsvc.web import cache
+from feedsvc.web.app import create_app
 from tests._net import free_port
 from tests.conftest import NOW
-from tests.integration.corpus_site import CONFIG, load_corpus
+from tests.integration.corpus_site import open_corpus, served
 
 FEED = "/feeds/xa-hoi.rss"
 BOUND_S = 1.0  # the promise (docs/architecture.md): another process's version within a second
@@ -43,22 +43,10 @@ async def site(
 ) -> AsyncIterator[tuple[str, Config, Store]]:
     """The corpus newsroom served by the embedded uvicorn, on either backend."""
     port = free_port()
-    text = CONFIG.format(port=port, db=tmp_path / "feedsvc.db")
-    if request.param == "postgresql":
-        pg_url = request.getfixturevalue("pg_url")
-        text = text.replace(f'"sqlite:///{tmp_path / "feedsvc.db"}"', f'"{pg_url}"')
-    path = tmp_path / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    config = config_module.load(path)
-    store = Store.open(config.database_url)
-    load_corpus(config, store)
-    server = http_server(config, store)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", config, store
-    server.should_exit = True
-    await task
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    _, config, store = open_corpus(tmp_path, port, pg_url)
+    async with served(config, store):
+        yield f"http://127.0.0.1:{port}", config, store
     store.close()
 
 
@@ -200,3 +188,26 @@ async def test_the_database_is_asked_at_most_once_a_second_per_document(
     checks = [s for s in statements if "FROM documents" in s]
     # Each check is one ETag read (plus the row, the first time): 200 requests, a few reads.
     assert 1 <= len(checks) <= 2 * (math.ceil(seconds / cache.FRESH_FOR) + 1), seconds
+
+
+async def test_a_reloaded_config_is_in_the_next_answer(
+    tmp_path: Path, client: aiohttp.ClientSession
+) -> None:
+    """Copies made before a reload of config.yaml are dropped: max-age follows the new one."""
+    port = free_port()
+    path, config, store = open_corpus(tmp_path, port)
+    app = create_app(config, store)
+    try:
+        async with served(config, store, app):
+            url = f"http://127.0.0.1:{port}{FEED}"
+            for _ in range(2):  # the second from memory
+                async with client.get(url) as response:
+                    assert response.headers["Cache-Control"] == "public, max-age=900"
+            path.write_text(
+                path.read_text(encoding="utf-8") + "fetch:\n  interval: 5m\n", encoding="utf-8"
+            )
+            app.state.site.use(config_module.load(path))
+            async with client.get(url) as response:
+                assert response.headers["Cache-Control"] == "public, max-age=300"
+    finally:
+        store.close()

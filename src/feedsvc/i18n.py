@@ -379,6 +379,25 @@ VI |= {
     ),
     "Nothing yet.": "Chưa có gì.",
     "Older": "Cũ hơn",
+    # web: reading the news (web/reading.py, templates/web/index.html, category.html, story.html)
+    "Search the news": "Tìm tin",
+    "Search, e.g. da nang": "Tìm, ví dụ: da nang",
+    "All stories in {category}": "Mọi tin mục {category}",
+    "No stories yet.": "Chưa có tin nào.",
+    "Follow this category:": "Theo dõi chuyên mục này:",
+    "Pages": "Trang",
+    "Newer stories": "Tin mới hơn",
+    "Older stories": "Tin cũ hơn",
+    "Published": "Đăng lúc",
+    "First seen here": "Có trên trang này từ",
+    "Updated": "Cập nhật",
+    "Read the original article": "Đọc bài gốc",
+    "Categories:": "Chuyên mục:",
+    "This page address is not valid": "Địa chỉ trang này không hợp lệ",
+    "The link to this page of stories was changed or cut short.": (
+        "Liên kết tới trang tin này đã bị sửa hoặc bị cắt ngắn."
+    ),
+    "Go to the newest stories": "Xem các tin mới nhất",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}

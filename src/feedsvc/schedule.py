@@ -16,7 +16,6 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from feedsvc.newsletter.mail import create_mailer
 from feedsvc.newsletter.reports import read_mailbox
 from feedsvc.newsletter.tokens import Tokens
 from feedsvc.publish.regenerate import Publisher
+from feedsvc.retention import retain
 from feedsvc.store import Store
 from feedsvc.web.app import Site, create_app
 from feedsvc.web.date_header import DateHeader
@@ -337,15 +337,13 @@ class Service:
             log.error("bounce mailbox", extra={"fields": {"error": str(exc)}})
 
     async def _retention(self) -> None:
-        cutoff = utcnow() - timedelta(days=self.config.retention.days)
-        purged = await asyncio.to_thread(
-            self.store.entries.purge, cutoff, self.config.feeds.max_items
-        )
-        # Feeds read twice max_items before dedupe: those may all be shown.
-        pruned = await asyncio.to_thread(
-            self.store.fragments.prune, self.config.feeds.max_items * 2
-        )
-        fields = {"purged": purged, "fragments_pruned": pruned, "before": cutoff.isoformat()}
+        done = await asyncio.to_thread(retain, self.config, self.store, utcnow())
+        fields = {
+            "purged": done.entries,
+            "fragments_pruned": done.fragments,
+            "editions_purged": done.editions,
+            "before": done.before.isoformat(),
+        }
         log.info("retention", extra={"fields": fields})
 
     async def _watch_config(self) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from feedsvc import config as config_module
 from feedsvc import signin
-from feedsvc.model import SubscriberStatus, utcnow
+from feedsvc.model import IncidentKind, NewIncident, ResolveIncident, SubscriberStatus, utcnow
 from feedsvc.store import Store
 from tests._browser import browser, context, look  # noqa: F401 (browser is a fixture)
 from tests._net import free_port, wait_until_up
@@ -320,3 +320,134 @@ def test_the_console_is_off_unless_configured(tmp_path: Path) -> None:
         f"{path}:6: http.admin is true but $FEEDSVC_ADMIN_PASSWORD_HASH is not set"
         in checked.stderr
     )
+
+
+def signed_in(newsroom: Newsroom) -> tuple[Client, str]:
+    """A console session through urllib, and the session's CSRF token."""
+    operator = Client(newsroom.base)
+    _, login = operator.get("/admin/login")
+    status, page = operator.post("/admin/login", {"password": PASSWORD, "csrf_token": csrf(login)})
+    assert status == 200
+    return operator, csrf(page)
+
+
+def test_the_session_cookie_is_http_only_strict_and_expires(newsroom: Newsroom) -> None:
+    client = Client(newsroom.base)
+    _, login = client.get("/admin/login")
+    body = urllib.parse.urlencode({"password": PASSWORD, "csrf_token": csrf(login)}).encode()
+    request = urllib.request.Request(f"{newsroom.base}/admin/login", data=body, method="POST")
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # keep the sign-in answer itself, with its Set-Cookie
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(client.jar), Stay)
+    try:
+        opener.open(request)
+        raise AssertionError("the sign-in should answer with a redirect")
+    except urllib.error.HTTPError as answer:
+        cookies = answer.headers.get_all("Set-Cookie") or []
+    [session] = [c for c in cookies if c.startswith("feedsvc_admin=")]
+    flags = {part.strip().split("=")[0].lower() for part in session.split(";")}
+    assert {"httponly", "max-age", "path"} <= flags
+    assert "samesite=strict" in session.lower()
+    assert "secure" not in flags  # http://127.0.0.1: a Secure cookie would never come back
+
+
+def test_open_incidents_are_listed_above_the_sources(newsroom: Newsroom) -> None:
+    store = newsroom.store()
+    since = utcnow().replace(microsecond=0)
+    try:
+        store.incidents.apply(
+            [NewIncident("kinh-te", IncidentKind.FAILING, since, "HTTP 503", opened=True)], since
+        )
+        operator, _ = signed_in(newsroom)
+        status, page = operator.get("/admin/sources")
+        assert status == 200
+        line = re.search(r'<li id="incident-kinh-te">(.*?)</li>', page, re.S)
+        assert line is not None, "the open incident is not on the page"
+        assert 'href="#source-kinh-te"' in line.group(1)
+        assert "Sự cố đang mở" in page
+        assert "HTTP 503" in line.group(1)
+    finally:
+        for incident in store.incidents.open():
+            store.incidents.apply([ResolveIncident(incident.id, recovered=True)], utcnow())
+        store.close()
+    _, page = operator.get("/admin/sources")
+    assert 'id="incident-kinh-te"' not in page
+
+
+def test_the_console_exports_and_imports_the_clis_csv(newsroom: Newsroom) -> None:
+    operator, token = signed_in(newsroom)
+    status, exported = operator.get("/admin/subscribers/export")
+    assert status == 200
+    header, *rows = exported.splitlines()
+    assert header.startswith("email,categories,schedule,locale,status")
+    [found] = [row for row in rows if row.startswith(f"{FOUND},")]
+    assert ",active," in found
+    assert len(rows) == READERS + 4
+    status, page = operator.post(
+        "/admin/subscribers/import",
+        {
+            "csrf_token": token,
+            "file": "email,categories,schedule,locale\nmoi@example.vn,xa-hoi,daily,vi\n",
+        },
+    )
+    assert status == 200
+    store = newsroom.store()
+    try:
+        [added] = [s for s in store.subscribers.list() if s.email == "moi@example.vn"]
+        assert added.status is SubscriberStatus.PENDING  # without "confirmed", it must confirm
+    finally:
+        store.close()
+
+
+def test_a_selection_is_unsubscribed_in_one_post(newsroom: Newsroom) -> None:
+    store = newsroom.store()
+    try:
+        chosen = [s.id for s in store.subscribers.list() if s.email.startswith("doc.gia.")][:3]
+    finally:
+        store.close()
+    assert len(chosen) == 3
+    operator, token = signed_in(newsroom)
+    body = urllib.parse.urlencode(
+        [("csrf_token", token), ("bulk", "unsubscribe"), *(("id", str(i)) for i in chosen)]
+    ).encode()
+    request = urllib.request.Request(
+        f"{newsroom.base}/admin/subscribers/act", data=body, method="POST"
+    )
+    status, _ = operator._open(request)
+    assert status == 200
+    store = newsroom.store()
+    try:
+        statuses = {store.subscribers.get(i).status for i in chosen}  # type: ignore[union-attr]
+    finally:
+        store.close()
+    assert statuses == {SubscriberStatus.UNSUBSCRIBED}
+
+
+def test_hash_password_reads_standard_input_and_signs_in(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "feedsvc", "admin", "hash-password"],
+        input=f"{PASSWORD}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    hashed = done.stdout.strip()
+    assert signin.is_hash(hashed)
+    assert PASSWORD not in done.stdout
+    assert signin._verify(hashed, PASSWORD)
+    assert not signin._verify(hashed, "sai")
+    empty = subprocess.run(
+        [sys.executable, "-m", "feedsvc", "admin", "hash-password"],
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert empty.returncode == 1
+    assert "Traceback" not in empty.stderr

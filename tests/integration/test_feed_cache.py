@@ -83,6 +83,9 @@ def requests_of(etag: str, modified: str) -> list[tuple[str, dict[str, str]]]:
         ("GET", {**plain, "If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
         ("GET", {**plain, "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}),
         ("GET", {**plain, "If-Modified-Since": "not a date"}),
+        ("GET", {**zipped, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}),  # a browser
+        ("HEAD", {**plain, "Accept": "text/html"}),
+        ("GET", {**zipped, "Accept": "application/rss+xml, application/atom+xml, text/html"}),
     ]
 
 
@@ -105,7 +108,7 @@ async def test_answers_from_memory_are_the_handlers(
         for case, mine, theirs in zip(cases, remembered, handled, strict=True):
             assert mine == theirs, (path, case)
     statuses = [status for status, _, _ in handled]
-    assert statuses == [200] * 5 + [304] * 4 + [200, 304, 200, 304, 200], "/feeds.opml"
+    assert statuses == [200] * 5 + [304] * 4 + [200, 304, 200, 304, 200] + [200] * 3
 
 
 async def test_gzip_copy_from_memory_is_the_document(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from feedsvc.model import ParsedEntry, ParsedFeed, SourceStatus
+from feedsvc import config as config_module
+from feedsvc.model import Edition, EditionSection, ParsedEntry, ParsedFeed, SourceStatus
+from feedsvc.retention import retain
 from feedsvc.store import Store, migrate
 from feedsvc.store.schema import entries, metadata
 from tests.conftest import NOW
@@ -165,3 +168,21 @@ def test_retention_purges_old_entries_but_keeps_each_feed_full(store: Store) -> 
     # Kept: the two newest overall (tin-0, tin-1) and the quiet category's only entry.
     assert sorted(left) == sorted(f"https://baohatinh.vn/tin-{n}.html" for n in (0, 1, 5))
     assert purged == 3
+
+
+def test_the_daily_retention_also_forgets_old_editions(store: Store, tmp_path: Path) -> None:
+    """An edition older than ``retention.days`` would list stories that are gone."""
+    config = config_module.parse(
+        'site:\n  title: "Bản tin"\n  base_url: "https://tin.example.vn"\n'
+        "retention:\n  days: 90\nfeeds:\n  max_items: 2\n",
+        tmp_path / "config.yaml",
+    )
+    section = (EditionSection("xa-hoi", (1,)),)
+    old = Edition("o" * 16, "daily", NOW - timedelta(days=91), "vi", ("xa-hoi",), section)
+    new = Edition("n" * 16, "daily", NOW - timedelta(days=89), "vi", ("xa-hoi",), section)
+    store.editions.put([old, new], NOW)
+    done = retain(config, store, NOW)
+    assert done.editions == 1
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT id FROM editions")).scalars().all()
+    assert left == [new.id]

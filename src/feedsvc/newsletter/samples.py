@@ -151,4 +151,34 @@ def page_context(config: Config, locale: str) -> dict[str, Any]:
         "views": [shown],
         "schedules": list(config.newsletter.schedules),
         "category_titles": [c.title for c in config.categories],
+        **_reading_context(config, locale),
+    }
+
+
+def _reading_context(config: Config, locale: str) -> dict[str, Any]:
+    """What the reading pages (``web/reading.py``) are given: sample stories in lists."""
+    from feedsvc import reading  # reading imports publish, which samples need not load
+    from feedsvc.store.reading import Story, StoryCard
+
+    card = StoryCard(
+        1,
+        "Hà Tĩnh: trẻ em vùng lũ đến trường",
+        "https://example.vn/tin-1.html",
+        "xa-hoi",
+        "Báo Hà Tĩnh",
+        NOW,
+        "Sáng nay, học sinh xã Hương Khê trở lại lớp sau lũ.",
+        "https://example.vn/anh.jpg",
+    )
+    cards = (card,)
+    first = config.categories[0].id if config.categories else reading.ALL
+    return {
+        "sections": [reading.FrontSection(first, first, cards)],
+        "page": reading.StoryList(first, cards, "sample", "sample"),
+        "story": Story(card, "<p>Nội dung.</p>", "Phóng viên", NOW, NOW, NOW, (first,)),
+        "filed": [(first, first)],
+        "title": first,
+        "feed_links": {fmt: f"{config.site.base_url}/feeds/{first}.{fmt}" for fmt in ("rss",)},
+        "first": config.site.base_url,
+        **reading.helpers(config, locale),
     }

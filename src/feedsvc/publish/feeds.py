@@ -40,6 +40,7 @@ from feedsvc.publish.items import (
     to_item,
     utc,
 )
+from feedsvc.publish.urls import FEED_STYLESHEET
 
 __all__ = ["MEDIA_TYPES", "FeedInfo", "Format", "render", "render_all"]
 
@@ -48,6 +49,7 @@ _MEDIA = "http://search.yahoo.com/mrss/"
 _DC = "http://purl.org/dc/elements/1.1/"
 _GENERATOR = "feedsvc"
 _OCTETS = "application/octet-stream"
+_STYLESHEET = f'<?xml-stylesheet type="text/xsl" href="{FEED_STYLESHEET}"?>\n'.encode()
 
 
 def render(fmt: Format, feed: FeedInfo, entries: Sequence[Entry], now: datetime) -> bytes:
@@ -80,7 +82,19 @@ def _write(fmt: Format, feed: FeedInfo, items: Sequence[Item], updated: datetime
     if fmt == "json":
         return jsonfeed.render_json(feed, items)
     generator = _generator(fmt, feed, items, updated)
-    return bytes(generator.rss_str() if fmt == "rss" else generator.atom_str())
+    return _styled(bytes(generator.rss_str() if fmt == "rss" else generator.atom_str()))
+
+
+def _styled(document: bytes) -> bytes:
+    """``document`` with the style sheet a browser renders it with (``static/feed.xsl``).
+
+    The processing instruction goes right after the XML declaration; feed readers
+    and validators ignore it, a browser shows the feed as a page of its stories.
+    """
+    declaration, newline, rest = document.partition(b"\n")
+    if not declaration.startswith(b"<?xml ") or not newline:
+        raise RuntimeError(f"unexpected start of a feed document: {document[:100]!r}")
+    return declaration + newline + _STYLESHEET + rest
 
 
 def head(fmt: XmlFormat, feed: FeedInfo, updated: datetime) -> bytes:

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from feedsvc._text import clean_line, clean_text, remove_invalid_chars, shorten
 from feedsvc.config import Category, Site
 from feedsvc.model import Enclosure, Entry
+from feedsvc.publish.urls import feed_url
 
 Format = Literal["rss", "atom", "json"]
 XmlFormat = Literal["rss", "atom"]  # the formats feedgen writes
@@ -97,7 +98,7 @@ class FeedInfo:
 
     def self_url(self, fmt: Format) -> str:
         """Where this feed is served in ``fmt``: its ``rel="self"`` link."""
-        return f"{self.site_url.rstrip('/')}/feeds/{self.id}.{fmt}"
+        return feed_url(self.site_url, self.id, fmt)
 
 
 @dataclass(frozen=True, slots=True)

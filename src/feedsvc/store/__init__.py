@@ -2,7 +2,8 @@
 
 ``Store.open(url)`` gives one object per process with a repository per table
 group (``store.sources``, ``store.entries``, ``store.categories``,
-``store.documents``, ``store.fragments``, ``store.settings``, ``store.bounces``…);
+``store.documents``, ``store.fragments``, ``store.settings``, ``store.bounces``,
+``store.reading``…);
 each method is one transaction.
 """
 
@@ -23,6 +24,7 @@ from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
 from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
+from feedsvc.store.reading import ReadingStore
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
 
@@ -44,6 +46,7 @@ class Store:
         self.incidents = IncidentStore(engine)
         self.activity = ActivityStore(engine)
         self.console = ConsoleStore(engine)
+        self.reading = ReadingStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

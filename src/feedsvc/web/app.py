@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from feedsvc import i18n, templates_loader
 from feedsvc.config import Config
 from feedsvc.publish.feeds import MEDIA_TYPES
+from feedsvc.publish.urls import feed_url
 from feedsvc.store import Store
 from feedsvc.web.admin import Console
 from feedsvc.web.cache import CachedDocuments, DocumentCache
@@ -31,6 +32,7 @@ from feedsvc.web.headers import (
     content_security_policy,
     inline_styles,
 )
+from feedsvc.web.reading import Reading
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
 
@@ -56,7 +58,7 @@ class Site:
 
     def feed_links(self) -> list[dict[str, Any]]:
         """Every published feed, "all" first, for the index page and autodiscovery."""
-        base = self.config.site.base_url.rstrip("/")
+        base = self.config.site.base_url
         groups = [("all", None, None)] + [
             (c.id, c.title, c.description) for c in self.config.categories
         ]
@@ -65,7 +67,7 @@ class Site:
                 "id": category_id,
                 "title": title,
                 "description": description,
-                "links": {fmt: f"{base}/feeds/{category_id}.{fmt}" for fmt in self.formats},
+                "links": {fmt: feed_url(base, category_id, fmt) for fmt in self.formats},
             }
             for category_id, title, description in groups
         ]
@@ -75,8 +77,16 @@ class Site:
         return list(self.config.feeds.formats)
 
     def render(
-        self, request: Request, template: str, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        status: int = 200,
+        *,
+        remote_images: bool = False,
+        **context: Any,
     ) -> Response:
+        """The page ``template`` in the visitor's language; ``remote_images``: it shows
+        publishers' https images (story thumbnails), which its policy then allows."""
         locale = context.pop("locale", None) or i18n.negotiate(
             request.headers.get("accept-language"), self.config.site.language
         )
@@ -91,7 +101,10 @@ class Site:
             **context,
         )
         policy = content_security_policy(
-            self.config.site.base_url, self.config.site.logo_url, inline_styles(html)
+            self.config.site.base_url,
+            self.config.site.logo_url,
+            inline_styles(html),
+            remote_images=remote_images,
         )
         headers = {"Content-Language": locale, "Content-Security-Policy": policy}
         return HTMLResponse(html, status_code=status, headers=headers)
@@ -100,9 +113,6 @@ class Site:
 def create_app(config: Config, store: Store) -> Starlette:
     site = Site(config, store)
     subscriptions = Subscriptions(site)
-
-    async def index(request: Request) -> Response:
-        return subscriptions.page(request, "web/index.html", form=subscriptions.blank_form())
 
     async def feed(request: Request) -> Response:
         name = request.path_params["name"]
@@ -134,7 +144,7 @@ def create_app(config: Config, store: Store) -> Starlette:
         return Response(status_code=400)
 
     routes = [
-        Route("/", index, methods=["GET", "HEAD"]),
+        *Reading(site, subscriptions).routes(),  # /, /c/{category}, /s/{entry id}
         Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -40,7 +40,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from feedsvc.store.documents import Document, DocumentStore
-from feedsvc.web.feeds import accepts_gzip, build_response, not_modified
+from feedsvc.web.feeds import accepts_gzip, build_response, for_browser, not_modified, styled
 
 FRESH_FOR = 1.0  # seconds a copy is used before it is checked against the database again
 _GZIP_MEMO_SIZE = 256  # distinct Accept-Encoding values remembered
@@ -56,32 +56,28 @@ class _Answer:
 
 
 class _Copy:
-    """One document and its three answers: 200, 200 gzip, 304."""
+    """One document and its answers: 304, and 200 plain or gzip, each as its own type or,
+    if the document has a style sheet, as XML for a browser."""
 
-    __slots__ = (
-        "checked",
-        "document",
-        "etag",
-        "gzipped",
-        "last_modified",
-        "plain",
-        "same",
-        "writes",
-    )
+    __slots__ = ("checked", "document", "etag", "last_modified", "ok", "same", "styled", "writes")
 
     def __init__(self, document: Document, answer: Callable[..., _Answer]) -> None:
         self.document = document
         self.etag = document.etag.encode("latin-1")
         self.last_modified = format_datetime(document.last_modified, usegmt=True).encode("latin-1")
-        self.plain = answer(document, not_modified=False, gzip=False)
-        self.gzipped = answer(document, not_modified=False, gzip=True)
-        self.same = answer(document, not_modified=True, gzip=False)
+        self.styled = styled(document)
+        self.same = answer(document, not_modified=True, gzip=False, browser=False)
+        self.ok = {
+            (gzip, browser): answer(document, not_modified=False, gzip=gzip, browser=browser)
+            for gzip in (False, True)
+            for browser in ((False, True) if self.styled else (False,))
+        }
         self.checked = 0.0  # time.monotonic() of the check against the database
         self.writes = -1  # DocumentStore.writes at that check
 
     def answer(self, headers: Iterable[tuple[bytes, bytes]], gzip: dict[bytes, bool]) -> _Answer:
         """The answer to a request with these (lower-cased) headers."""
-        if_none_match = if_modified_since = accept_encoding = None
+        if_none_match = if_modified_since = accept_encoding = accept = None
         for name, value in headers:  # the first of each, as Starlette's Headers.get
             if name == b"if-none-match":
                 if_none_match = value if if_none_match is None else if_none_match
@@ -89,6 +85,8 @@ class _Copy:
                 if_modified_since = value if if_modified_since is None else if_modified_since
             elif name == b"accept-encoding":
                 accept_encoding = value if accept_encoding is None else accept_encoding
+            elif name == b"accept":
+                accept = value if accept is None else accept
         if if_none_match == self.etag or (
             if_none_match is None and if_modified_since == self.last_modified
         ):
@@ -99,14 +97,23 @@ class _Copy:
             None if if_modified_since is None else if_modified_since.decode("latin-1"),
         ):
             return self.same
-        if accept_encoding is None:
-            return self.plain
-        zipped = gzip.get(accept_encoding)
-        if zipped is None:
-            if len(gzip) >= _GZIP_MEMO_SIZE:
-                gzip.clear()
-            zipped = gzip[accept_encoding] = accepts_gzip(accept_encoding.decode("latin-1"))
-        return self.gzipped if zipped else self.plain
+        zipped = accept_encoding is not None and _takes_gzip(accept_encoding, gzip)
+        browser = (
+            self.styled
+            and accept is not None
+            and for_browser(self.document, accept.decode("latin-1"))
+        )
+        return self.ok[zipped, browser]
+
+
+def _takes_gzip(accept_encoding: bytes, memo: dict[bytes, bool]) -> bool:
+    """``feeds.accepts_gzip``, remembered per distinct value (readers send a few)."""
+    zipped = memo.get(accept_encoding)
+    if zipped is None:
+        if len(memo) >= _GZIP_MEMO_SIZE:
+            memo.clear()
+        zipped = memo[accept_encoding] = accepts_gzip(accept_encoding.decode("latin-1"))
+    return zipped
 
 
 class DocumentCache:
@@ -178,9 +185,11 @@ class DocumentCache:
             return known.document
         return self._documents.get(name)
 
-    def _answer(self, document: Document, *, not_modified: bool, gzip: bool) -> _Answer:
+    def _answer(
+        self, document: Document, *, not_modified: bool, gzip: bool, browser: bool
+    ) -> _Answer:
         response = build_response(
-            document, self._max_age, not_modified=not_modified, gzip=gzip, head=False
+            document, self._max_age, not_modified=not_modified, gzip=gzip, browser=browser
         )
         headers = MutableHeaders(raw=list(response.raw_headers))
         self._secure(headers)

@@ -7,6 +7,9 @@ would be a clickjacking target). Inline ``<style>`` elements (the operator's
 status page has one, and a newsroom's own templates may add some) are allowed
 by the hash of each, taken from the page as rendered, so the policy needs no
 ``'unsafe-inline'`` and an edited template is covered the moment it is used.
+The story pages (``web/reading.py``) also allow images from any ``https:`` origin:
+a story's thumbnail and the pictures in its text are the publisher's, and a
+story without them would be a poorer page; an ``http:`` picture is not shown.
 ``site.base_url`` is allowed beside ``'self'`` because the templates link and
 post to it, and the page may be reached by another name (a proxy, a test's port).
 
@@ -46,11 +49,18 @@ def inline_styles(html: str) -> list[str]:
 
 
 def content_security_policy(
-    base_url: str, logo_url: str | None = None, style_hashes: list[str] | None = None
+    base_url: str,
+    logo_url: str | None = None,
+    style_hashes: list[str] | None = None,
+    *,
+    remote_images: bool = False,
 ) -> str:
-    """The policy of an HTML page of the site at ``base_url``."""
+    """The policy of an HTML page of the site at ``base_url``; ``remote_images``: the page
+    shows publishers' pictures, from any https origin (never http: no mixed content)."""
     site = f"'self' {_origin(base_url)}"
     images = f"{site} {_origin(logo_url)}" if logo_url else site
+    if remote_images:
+        images += " https:"
     return "; ".join(
         [
             "default-src 'none'",

@@ -1,5 +1,6 @@
-"""``/admin/sources``: every source's health, its last polls and new entries per day, and the
-actions of ``ingest.operate`` (poll now, pause, resume, forget the moved URL).
+"""``/admin/sources``: the open incidents, every source's health, its last polls and new
+entries per day, and the actions of ``ingest.operate`` (poll now, pause, resume, forget
+the moved URL).
 
 "Poll now" queues: the source becomes due at once and the next poll tick of a
 running ``feedsvc run`` (every 15 s, in whichever process claims it) fetches it;
@@ -26,6 +27,7 @@ from feedsvc.ingest import operate
 from feedsvc.model import Source, SourceStatus, utcnow
 from feedsvc.store.activity import PollMark
 from feedsvc.web.admin import charts
+from feedsvc.web.status import INCIDENT_KIND_LABELS
 
 if TYPE_CHECKING:
     from feedsvc.web.admin import Console, Visit
@@ -82,6 +84,18 @@ class SourceCard:
     paused: str  # "since …, by …", or ""
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentLine:
+    """An open incident (``ingest.alerts``), as the page lists it above the sources."""
+
+    source_id: str
+    title: str
+    kind: str  # translated
+    since: str
+    last_error: str
+    alerted: str  # when the alert went out, or "not yet"
+
+
 def routes(console: Console) -> list[Route]:
     return [
         Route("/admin/sources", console.guard(_Page(console).show), methods=["GET", "HEAD"]),
@@ -101,7 +115,7 @@ class _Page:
         locale = i18n.negotiate(
             request.headers.get("accept-language"), self.console.site.config.site.language
         )
-        cards = await run_in_threadpool(self._cards, locale)
+        cards, incidents = await run_in_threadpool(self._cards, locale)
         notice = NOTICES.get(request.query_params.get("notice", ""), "")
         status = 409 if problem else 200
         return self.console.page(
@@ -111,6 +125,7 @@ class _Page:
             visit,
             locale=locale,
             cards=cards,
+            incidents=incidents,
             notice=notice,
             notice_source=request.query_params.get("source", ""),
             problem=problem,
@@ -130,7 +145,7 @@ class _Page:
         await self.console.record(visit, action, f"source {source_id}", str(done))
         return self.console.done("/admin/sources", notice=action, source=source_id)
 
-    def _cards(self, locale: str) -> list[SourceCard]:
+    def _cards(self, locale: str) -> tuple[list[SourceCard], list[IncidentLine]]:
         config = self.console.site.config
         store = self.console.site.store
         now = utcnow()
@@ -165,7 +180,18 @@ class _Page:
                     paused=_paused(source, _, when),
                 )
             )
-        return cards
+        incidents = [
+            IncidentLine(
+                incident.source_id,
+                titles.get(incident.source_id) or incident.source_id,
+                _(INCIDENT_KIND_LABELS[incident.kind]),
+                when(incident.since),
+                incident.last_error or "",
+                when(incident.notified_at) if incident.notified_at else _("not yet"),
+            )
+            for incident in store.incidents.open()
+        ]
+        return cards, incidents
 
 
 def _mark(mark: PollMark, _: Translate, when: When) -> Mark:

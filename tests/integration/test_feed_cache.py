@@ -107,6 +107,11 @@ async def test_answers_from_memory_are_the_handlers(
         remembered = [await answer(client, base + path, h, method) for method, h in cases]
         for case, mine, theirs in zip(cases, remembered, handled, strict=True):
             assert mine == theirs, (path, case)
+        if path == FEED:  # a browser is sent the styled RSS as XML, a reader as RSS
+            types = [dict(headers).get("content-type") for _, headers, _ in remembered[-3:]]
+            assert types == ["application/xml; charset=utf-8"] * 2 + [
+                "application/rss+xml; charset=utf-8"
+            ]
     statuses = [status for status, _, _ in handled]
     assert statuses == [200] * 5 + [304] * 4 + [200, 304, 200, 304, 200] + [200] * 3
 

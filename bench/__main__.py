@@ -17,6 +17,7 @@ from bench._report import Report, render
 BENCHMARKS = (
     "ingest",
     "publish",
+    "serve",
     "newsletter",
     "poll",
     "service",

@@ -32,11 +32,12 @@ class Document:
 class DocumentStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.writes = 0  # documents this process has stored: a cache of them is stale if moved
 
     def put(self, name: str, content_type: str, body: bytes, now: datetime) -> bool:
         """Store ``body`` under ``name``; False (and nothing written) when it is unchanged."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        if self._etag(name) == etag:
+        if self.etag(name) == etag:
             return False  # unchanged: skip the gzip and the write lock
         values = {
             "content_type": content_type,
@@ -48,9 +49,11 @@ class DocumentStore:
         with writing(self._engine) as conn:
             upsert = insert(conn, documents).values(name=name, **values)
             conn.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
+        self.writes += 1  # after the commit: a reader that sees the new count sees the row
         return True
 
-    def _etag(self, name: str) -> str | None:
+    def etag(self, name: str) -> str | None:
+        """The stored ETag of ``name`` (one indexed column: how a cache checks its copy)."""
         with reading(self._engine) as conn:
             query = select(documents.c.etag).where(documents.c.name == name)
             return conn.execute(query).scalar_one_or_none()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
@@ -23,10 +22,16 @@ from feedsvc.publish.feeds import MEDIA_TYPES
 from feedsvc.publish.urls import feed_url
 from feedsvc.store import Store
 from feedsvc.web.admin import Console
+from feedsvc.web.cache import CachedDocuments, DocumentCache
 from feedsvc.web.digests import Archive
 from feedsvc.web.disk import DiskFullPage
 from feedsvc.web.feeds import document_response
-from feedsvc.web.headers import SecurityHeaders, content_security_policy, inline_styles
+from feedsvc.web.headers import (
+    SecurityHeaders,
+    add_security_headers,
+    content_security_policy,
+    inline_styles,
+)
 from feedsvc.web.reading import Reading
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
@@ -39,6 +44,7 @@ class Site:
 
     def __init__(self, config: Config, store: Store) -> None:
         self.store = store
+        self.documents = DocumentCache(store.documents)
         self.use(config)
 
     def use(self, config: Config) -> None:
@@ -48,6 +54,7 @@ class Site:
         self.policy = content_security_policy(config.site.base_url, config.site.logo_url)
         intervals = [config.source_interval(s).total_seconds() for s in config.sources]
         self.max_age = int(min(intervals, default=config.fetch.interval.total_seconds()))
+        self.documents.reset(self.max_age, lambda h: add_security_headers(h, lambda: self.policy))
 
     def feed_links(self) -> list[dict[str, Any]]:
         """Every published feed, "all" first, for the index page and autodiscovery."""
@@ -113,7 +120,7 @@ def create_app(config: Config, store: Store) -> Starlette:
         known = {"all", *(c.id for c in site.config.categories)}
         if category not in known or fmt not in site.formats:
             return site.render(request, "web/not_found.html", status=404)
-        document = await run_in_threadpool(store.documents.get, name)
+        document = await site.documents.load(request.scope["path"], name)
         if document is None:
             return Response(
                 "feed not generated yet; try again shortly\n",
@@ -124,7 +131,7 @@ def create_app(config: Config, store: Store) -> Starlette:
         return document_response(request, document, site.max_age)
 
     async def opml(request: Request) -> Response:
-        document = await run_in_threadpool(store.documents.get, "feeds.opml")
+        document = await site.documents.load(request.scope["path"], "feeds.opml")
         if document is None:
             return site.render(request, "web/not_found.html", status=404)
         return document_response(request, document, site.max_age)
@@ -149,6 +156,7 @@ def create_app(config: Config, store: Store) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(CachedDocuments, cache=site.documents),  # first: it skips the rest
             Middleware(SecurityHeaders, policy=lambda: site.policy),
             Middleware(DiskFullPage, page=lambda r: site.render(r, "web/unavailable.html", 503)),
         ],

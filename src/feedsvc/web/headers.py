@@ -94,14 +94,20 @@ class SecurityHeaders:
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", ()))  # ours to extend
-                self._add(MutableHeaders(scope=message))
+                add_security_headers(MutableHeaders(scope=message), self.policy)
             await send(message)
 
         await self.app(scope, receive, send_guarded)
 
-    def _add(self, headers: MutableHeaders) -> None:
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        if headers.get("content-type", "").startswith("text/html"):
-            headers.setdefault("Content-Security-Policy", self.policy())
-            headers.setdefault("X-Frame-Options", "DENY")
-            headers.setdefault("Referrer-Policy", "same-origin")
+
+def add_security_headers(headers: MutableHeaders, policy: Callable[[], str]) -> None:
+    """Add the headers of the table above that ``headers`` lacks (``policy``: the CSP).
+
+    ``SecurityHeaders`` does this to every response; a response made ahead of
+    time (``web/feeds.py``'s cached documents) has it done once, when made.
+    """
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if headers.get("content-type", "").startswith("text/html"):
+        headers.setdefault("Content-Security-Policy", policy())
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")

@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	scripts/system-deps
 	$(BIN)/python -m bench
 
 format: $(STAMP)

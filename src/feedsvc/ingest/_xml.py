@@ -32,7 +32,7 @@ _DECLARATION = re.compile(rb"<!entity", re.IGNORECASE)
 _ENTRY_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]", re.IGNORECASE)
 _ENTRY_NAMES = frozenset({"item", "entry"})
 _CHUNK = 1 << 20
-_REFUSED = "refused: XML entity declarations (possible entity-expansion bomb)"
+REFUSED = "refused: XML entity declarations (possible entity-expansion bomb)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def refuse_entity_declarations(data: bytes) -> None:
     them, and telling a bomb from a harmless declaration means expanding it.
     """
     if _DECLARATION.search(data):
-        raise ParseError(_REFUSED)
+        raise ParseError(REFUSED)
 
 
 def first_entries(data: bytes, limit: int) -> Cut:
@@ -141,7 +141,7 @@ class _Walk:
 
     @staticmethod
     def _refuse(*args: object) -> None:
-        raise ParseError(_REFUSED)  # refused before already: the parser refuses them too
+        raise ParseError(REFUSED)  # refused before already: the parser refuses them too
 
 
 def _count_tags(data: bytes, stop: int | None, *, start: int = 0) -> int:

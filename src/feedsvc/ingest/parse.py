@@ -29,10 +29,10 @@ import feedparser
 
 from feedsvc._text import clean_line, shorten
 from feedsvc.errors import ParseError
-from feedsvc.ingest import _dates, _fields, _xml
+from feedsvc.ingest import _dates, _fields, _items, _xml
 from feedsvc.ingest._fields import get as _get
 from feedsvc.ingest.identity import content_hash, entry_identity
-from feedsvc.model import ParsedEntry, ParsedFeed
+from feedsvc.model import ItemKey, ParsedEntry, ParsedFeed
 
 SUMMARY_LIMIT = 500
 # feedparser's names for the RSS versions whose <guid> is a permalink by default
@@ -63,6 +63,7 @@ def parse_feed(
     timezone: str,
     now: datetime,
     max_entries: int | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> ParsedFeed:
     """Parse a fetched feed body into clean, sanitized, identified entries.
 
@@ -75,10 +76,15 @@ def parse_feed(
         now: the poll time (aware); dates more than a day after it are flagged.
         max_entries: keep only the first this many entries in document order
             (feeds list the newest first); None keeps all.
+        known: the item keys stored for the source (key -> entry identity),
+            to parse only the items not among them; None parses every item and
+            keys none.
 
     Returns:
         The feed; ``warning`` is set when the XML was malformed but readable
-        or entries were left out (``left_out`` says how many).
+        or entries were left out (``left_out`` says how many). With ``known``,
+        ``entries`` are those of the new and edited items and ``items`` keys
+        every item (None when the document could not be split).
 
     Raises:
         ParseError: an empty body, a body with XML entity declarations, or one
@@ -91,7 +97,11 @@ def parse_feed(
     cut = (
         _xml.first_entries(decoded.data, max_entries) if max_entries else _xml.Cut(decoded.data, 0)
     )
-    result = _run_feedparser(cut.data, url, headers)
+    split = None
+    if known is not None and decoded.problem is None:  # an odd encoding is read as a whole
+        split = _items.split(cut.data, _item_context(url, headers))
+    read = _read(cut.data, split, known or {}, url, headers)
+    result = read.result
     _require_feed(result, cut.data, headers)
     source = _Source(
         url=url,
@@ -100,15 +110,83 @@ def parse_feed(
         rss2_guids=str(_get(result, "version", "")) in _RSS2_VERSIONS,
         non_permalinks=_non_permalink_guids(cut.data),
     )
+    parsed = [_parse_entry(entry, source) for entry in result.entries]
+    entries, items = (
+        _merge(read, parsed, known or {}) if read.split is not None else (_unique(parsed), None)
+    )
     problems = (_warning(result, decoded.problem), _left_out(cut.left_out, max_entries))
     return ParsedFeed(
         title=_fields.text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
         link=_fields.absolute(_alternate_link(result.feed), url),
-        entries=_unique(_parse_entry(entry, source) for entry in result.entries),
+        entries=entries,
         language=clean_line(_get(result.feed, "language") or "") or None,
         warning="; ".join(filter(None, problems)) or None,
         left_out=cut.left_out,
+        items=items,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What feedparser made of the document, or of its new and edited items (``changed``)."""
+
+    result: Any
+    split: _items.Split | None  # None: the whole document was read
+    changed: tuple[int, ...] = ()
+
+
+def _read(
+    data: bytes,
+    split: _items.Split | None,
+    known: Mapping[str, str],
+    url: str,
+    headers: Mapping[str, str],
+) -> _Read:
+    """Run feedparser on the document without its known items, if it reads as the whole does.
+
+    What is left is the document's own head, root and channel around the new
+    and edited items, so feedparser reads them as it reads them in the whole.
+    A result with a problem, or with another number of entries than items,
+    means the split was not what feedparser sees: the whole is read instead.
+    """
+    if split is not None:
+        changed = tuple(n for n, item in enumerate(split.items) if item.key not in known)
+        result = _run_feedparser(split.keeping(set(changed)), url, headers)
+        if len(result.entries) == len(changed) and _warning(result, None) is None:
+            return _Read(result, split, changed)
+        if len(changed) == len(split.items):  # that was the whole document
+            return _Read(result, None)
+    return _Read(_run_feedparser(data, url, headers), None)
+
+
+def _merge(
+    read: _Read, parsed: list[ParsedEntry], known: Mapping[str, str]
+) -> tuple[tuple[ParsedEntry, ...], tuple[ItemKey, ...]]:
+    """The new and edited items' entries and every item's key, the first of each identity
+    in document order (as ``_unique`` keeps them): a later copy is neither stored nor
+    keyed, so it is read again next time, and stays a copy."""
+    assert read.split is not None
+    parsed_at = dict(zip(read.changed, parsed, strict=True))
+    seen: set[str] = set()
+    entries: list[ParsedEntry] = []
+    items: list[ItemKey] = []
+    for index, item in enumerate(read.split.items):
+        entry = parsed_at.get(index)
+        identity = entry.identity if entry is not None else known[item.key]
+        if identity in seen:
+            continue
+        seen.add(identity)
+        items.append(ItemKey(item.key, identity))
+        if entry is not None:
+            entries.append(entry)
+    return tuple(entries), tuple(items)
+
+
+def _item_context(url: str, headers: Mapping[str, str]) -> str:
+    """What every item is read against besides its own start tags (see ``_items``)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    media_type = lowered.get("content-type", "").partition(";")[0].strip()
+    return f"{url}\n{media_type}\n{lowered.get('content-language', '')}"
 
 
 def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:

@@ -11,11 +11,31 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, null, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    select,
+    true,
+    update,
+)
 
-from feedsvc.model import Article, ArticleDue, ParsedEntry, ParsedFeed, Source, StoreOutcome
+from feedsvc.model import (
+    Article,
+    ArticleDue,
+    ItemKey,
+    ParsedEntry,
+    ParsedFeed,
+    Source,
+    StoreOutcome,
+)
 from feedsvc.store.engine import reading, writing
-from feedsvc.store.schema import entries, entry_categories
+from feedsvc.store.schema import entries, entry_categories, item_keys
 from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
@@ -104,6 +124,8 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
+            ids = {identity: row[0] for identity, row in stored.items()}
+            _replace_item_keys(conn, source.id, feed.items, ids)
             self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
             new=len(fresh),
@@ -112,6 +134,17 @@ class EntryStore:
             updated_ids=tuple(entry_id for entry_id, _ in edited),
             backlog=sum(1 for row in rows if row["backlog"]),
         )
+
+    def item_keys(self, source_id: str) -> dict[str, str]:
+        """The keys of the source's last document's items whose entries are stored, each
+        with its entry's identity (``ParsedFeed.items``)."""
+        query = (
+            select(item_keys.c.key, entries.c.identity)
+            .join(entries, entries.c.id == item_keys.c.entry_id)
+            .where(item_keys.c.source_id == source_id)
+        )
+        with reading(self._engine) as conn:
+            return {row.key: row.identity for row in conn.execute(query)}
 
     def articles_due(self, source_id: str, limit: int) -> list[ArticleDue]:
         """The source's entries whose page is still to be fetched, oldest stored first
@@ -202,6 +235,36 @@ class EntryStore:
             query = query.where(entries.c.source_id == source_id)
         with reading(self._engine) as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _replace_item_keys(
+    conn: Connection, source_id: str, items: tuple[ItemKey, ...] | None, ids: dict[str, int]
+) -> None:
+    """Make the source's item keys those of ``items``: the keys already stored stay, the
+    others go, the new ones point at their entries (``ids``: identity -> id, looked up
+    for those it lacks: this feed's new entries)."""
+    mine = item_keys.c.source_id == source_id
+    if items is None:
+        conn.execute(delete(item_keys).where(mine))
+        return
+    keys = {item.key: item.identity for item in items}
+    have = set(conn.execute(select(item_keys.c.key).where(mine)).scalars())
+    if gone := have - keys.keys():
+        conn.execute(delete(item_keys).where(mine, item_keys.c.key.in_(list(gone))))
+    added = {key: identity for key, identity in keys.items() if key not in have}
+    lacking = set(added.values()) - ids.keys()
+    if lacking:
+        found = select(entries.c.identity, entries.c.id).where(
+            entries.c.source_id == source_id, entries.c.identity.in_(list(lacking))
+        )
+        ids = ids | {row.identity: row.id for row in conn.execute(found)}
+    rows = [
+        {"source_id": source_id, "key": key, "entry_id": ids[identity]}
+        for key, identity in added.items()
+        if identity in ids
+    ]
+    if rows:
+        conn.execute(item_keys.insert(), rows)
 
 
 def _first_of_each_identity(items: Sequence[ParsedEntry]) -> dict[str, ParsedEntry]:

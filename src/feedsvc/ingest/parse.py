@@ -102,7 +102,7 @@ def parse_feed(
         split = _items.split(cut.data, _item_context(url, headers))
     read = _read(cut.data, split, known or {}, url, headers)
     result = read.result
-    _require_feed(result, cut.data, headers)
+    _require_feed(result, cut.data, headers, stored=read.stored)
     source = _Source(
         url=url,
         tz=ZoneInfo(timezone),
@@ -133,6 +133,11 @@ class _Read:
     result: Any
     split: _items.Split | None  # None: the whole document was read
     changed: tuple[int, ...] = ()
+
+    @property
+    def stored(self) -> int:
+        """How many items were not read: their entries are stored."""
+        return len(self.split.items) - len(self.changed) if self.split is not None else 0
 
 
 def _read(
@@ -211,8 +216,10 @@ def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:
     )
 
 
-def _require_feed(result: Any, data: bytes, headers: Mapping[str, str]) -> None:
-    if _get(result, "version") or result.entries:
+def _require_feed(result: Any, data: bytes, headers: Mapping[str, str], *, stored: int) -> None:
+    """Refuse a document with neither a feed version nor entries (``stored``: items not
+    read again, whose entries are stored)."""
+    if _get(result, "version") or result.entries or stored:
         return
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if "html" in content_type.lower() or _HTML_PAGE.search(data[:4096]):

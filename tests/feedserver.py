@@ -280,7 +280,7 @@ class FeedServer:
         at = feed.body.find(b"<item")
         if at < 0:
             raise web.HTTPNotFound()
-        body = feed.body[:at] + _rolling_item(request.match_info["name"], number) + feed.body[at:]
+        body = feed.body[:at] + rolling_item(request.match_info["name"], number) + feed.body[at:]
         return web.Response(body=body, headers={"Content-Type": feed.content_type})
 
     async def _redirect(self, request: web.Request) -> web.Response:
@@ -400,7 +400,7 @@ def _not_modified(request: web.Request, etag: str, mtime: int) -> bool:
         return False
 
 
-def _rolling_item(name: str, number: int) -> bytes:
+def rolling_item(name: str, number: int) -> bytes:
     """What a ``/rolling/`` request adds: a build date of now and its own new item."""
     link = f"https://rolling.example.vn/{name}/{number}.html"
     return (

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from feedparser.encodings import convert_to_utf8
 
 from feedsvc.errors import ParseError
+from feedsvc.ingest import _xml
 from feedsvc.ingest.parse import parse_feed
 from feedsvc.model import ParsedFeed
 from tests.integration.test_feedparser_corpus import (  # noqa: F401 (a fixture)
@@ -151,3 +153,43 @@ def test_keyed_parse_of_every_feedparser_test_feed_equals_the_whole_parse(
     # most test feeds are small, well-formed documents: the split must reach them
     assert len(split) > 0.5 * len(checked), f"only {len(split)} of {len(checked)} split"
     assert sum(c.skipped for c in split) > 1000
+
+
+# -- the decoding that every parse starts with ------------------------------------------------
+
+HEADER_VARIANTS = (
+    {},
+    {"content-type": "application/xml"},
+    {"content-type": "application/rss+xml; charset=utf-8"},
+    {"content-type": "text/xml"},
+    {"content-type": "text/xml; charset=UTF-8"},
+    {"content-type": "application/atom+xml; charset=iso-8859-1"},
+    {"content-type": "text/html"},
+)
+
+
+def same_decoding(body: bytes) -> bool:
+    """``_xml.decode`` gives exactly the bytes and problem feedparser's decoding gives."""
+    for headers in HEADER_VARIANTS:
+        result: dict[str, object] = {}
+        expected = convert_to_utf8(dict(headers), body, result)
+        decoded = _xml.decode(body, headers)
+        problem = result.get("bozo_exception")
+        if decoded.data != expected or repr(decoded.problem) != repr(problem):
+            return False
+    return True
+
+
+def test_decoding_a_sample_feed_gives_feedparsers_bytes() -> None:
+    assert all(same_decoding(path.read_bytes()) for path in _samples())
+    broken = b"<?xml version='1.0' encoding='utf-8'?>\n<rss>\xff\xfe</rss>"
+    assert same_decoding(broken)  # not UTF-8 after all: feedparser's own fallback
+    assert same_decoding(b'<?xml version="1.0"?><rss><channel>\xc3\xa9</channel></rss>')
+
+
+@pytest.mark.network_download
+def test_decoding_every_feedparser_test_feed_gives_feedparsers_bytes(
+    feedparser_sdist: Path,  # noqa: F811 (the imported fixture)
+) -> None:
+    different = [name for name, body in _test_feeds(feedparser_sdist) if not same_decoding(body)]
+    assert different == []

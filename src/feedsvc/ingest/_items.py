@@ -2,9 +2,11 @@
 
 A news feed re-fetched every few minutes is mostly the items already stored:
 hashing each item's bytes tells the ones seen before from the new and edited
-ones, and only those need feedparser (``ingest.parse``). One expat pass finds
-where each item starts and ends; it builds nothing, reads nothing external and
-refuses what the entity guard refuses (``ingest._xml``).
+ones, and only those need feedparser (``ingest.parse``). An expat pass with no
+handlers says the document is well-formed (it builds nothing, reads nothing
+external and refuses what the entity guard refuses, ``ingest._xml``); a scan
+then finds where each item starts and ends, jumping over CDATA sections,
+comments and processing instructions.
 
 An item's key hashes its own bytes and everything else its entry is read
 against: the feed's URL (relative links), the Content-Type and Content-Language
@@ -21,7 +23,8 @@ item inside another, an empty ``<item/>``. The caller then parses it all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from xml.parsers import expat
 
@@ -32,7 +35,7 @@ from feedsvc.ingest._xml import REFUSED
 
 # Raise it when a change to parse.py or _fields.py reads a stored item differently.
 KEY_VERSION = f"1 feedparser {feedparser.__version__}"
-_ITEM_NAMES = frozenset({"item", "entry"})
+_ITEM_NAMES = frozenset({b"item", b"entry"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,67 +67,96 @@ class _Unsplittable(Exception):
     pass
 
 
+# Outside items every tag counts (the ones open at an item are its context); inside one
+# only item tags do. CDATA sections, comments and processing instructions are jumped over.
+_OUTSIDE = re.compile(rb"<!\[CDATA\[|<!--|<\?|<!|</?[^\s/>!?]+")
+_INSIDE = re.compile(rb"<!\[CDATA\[|<!--|<\?|</?(?:[^\s/>!?:]+:)?(?:(?i:item|entry))(?=[\s/>])")
+_ATTRIBUTES = re.compile(rb"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+_JUMPS = {b"<![CDATA[": b"]]>", b"<!--": b"-->", b"<?": b"?>"}
+
+
 def split(data: bytes, context: str) -> Split | None:
     """Split the UTF-8 document ``data`` into its items, or None if it cannot be split exactly.
 
     ``context`` names what the caller reads every entry against (URL, headers).
     """
-    walk = _Walk(data, f"{KEY_VERSION}\n{context}\n".encode())
-    try:
-        walk.parser.Parse(data, True)
-    except (expat.ExpatError, _Unsplittable):
+    if not _well_formed(data):
         return None
-    return Split(data, tuple(walk.items))
+    try:
+        return Split(data, tuple(_scan(data, f"{KEY_VERSION}\n{context}\n".encode())))
+    except _Unsplittable:
+        return None
 
 
-class _Walk:
-    def __init__(self, data: bytes, context: bytes) -> None:
-        self.items: list[Item] = []
-        self.parser = parser = expat.ParserCreate()
-        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.StartDoctypeDeclHandler = self._unsplittable
-        parser.EntityDeclHandler = self._refuse
-        self._data = data
-        self._context = context
-        self._open: list[bytes] = []  # each open element outside items: name and attributes
-        self._item_start = -1  # where the open item starts; -1 outside items
-        self._depth = 0  # elements open inside the item, itself included
+def _well_formed(data: bytes) -> bool:
+    """Whether expat reads ``data`` as well-formed XML with no DOCTYPE (it builds nothing)."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _unsplittable
+    parser.EntityDeclHandler = _refuse
+    try:
+        parser.Parse(data, True)
+    except (expat.ExpatError, _Unsplittable):
+        return False
+    return True
 
-    def _start(self, name: str, attributes: dict[str, str]) -> None:
-        if self._item_start >= 0:
-            if name.rpartition(":")[2].lower() in _ITEM_NAMES:
-                raise _Unsplittable  # feedparser's entries would not be these elements
-            self._depth += 1
-        elif name.rpartition(":")[2].lower() in _ITEM_NAMES:
-            self._item_start = self.parser.CurrentByteIndex
-            self._depth = 1
+
+def _scan(data: bytes, context: bytes) -> Iterator[Item]:
+    """Each item of the well-formed ``data``, keyed by ``context``, the start tags it is in
+    and its bytes. Well-formed, every ``<`` outside CDATA, comments and processing
+    instructions starts a tag, and no attribute value holds one."""
+    open_tags: list[bytes] = []
+    at = 0
+    while match := _OUTSIDE.search(data, at):
+        token = match[0]
+        if token in _JUMPS:
+            at = _jump(data, match.end(), _JUMPS[token])
+        elif token == b"<!":
+            raise _Unsplittable  # a DOCTYPE: refused above already
+        elif token.startswith(b"</"):
+            open_tags.pop()
+            at = data.index(b">", match.end()) + 1
         else:
-            self._open.append(f"{name} {sorted(attributes.items())!r}\n".encode())
+            tag = _ATTRIBUTES.match(data, match.end())
+            if tag is None:
+                raise _Unsplittable
+            at = tag.end()
+            if token[1:].rpartition(b":")[2].lower() in _ITEM_NAMES:
+                if tag[1]:
+                    raise _Unsplittable  # <item/>
+                at = _item_end(data, at)
+                digest = hashlib.sha256(context)
+                for start_tag in open_tags:
+                    digest.update(start_tag)
+                digest.update(memoryview(data)[match.start() : at])
+                yield Item(match.start(), at, digest.hexdigest()[:32])
+            elif not tag[1]:
+                open_tags.append(data[match.start() : at] + b"\n")
 
-    def _end(self, name: str) -> None:
-        if self._item_start < 0:
-            self._open.pop()
-            return
-        self._depth -= 1
-        if self._depth:
-            return
-        at = self.parser.CurrentByteIndex
-        if not self._data.startswith(b"</", at):
-            raise _Unsplittable  # <item/>: where its tag ends is not worth finding
-        end = self._data.index(b">", at) + 1
-        digest = hashlib.blake2b(self._context, digest_size=16)
-        for tag in self._open:
-            digest.update(tag)
-        digest.update(memoryview(self._data)[self._item_start : end])
-        self.items.append(Item(self._item_start, end, digest.hexdigest()))
-        self._item_start = -1
 
-    @staticmethod
-    def _unsplittable(*args: object) -> None:
+def _item_end(data: bytes, at: int) -> int:
+    """Where the item whose start tag ends at ``at`` ends, its end tag included."""
+    while match := _INSIDE.search(data, at):
+        token = match[0]
+        if token in _JUMPS:
+            at = _jump(data, match.end(), _JUMPS[token])
+        elif token.startswith(b"</"):
+            return data.index(b">", match.end()) + 1
+        else:
+            raise _Unsplittable  # an item in an item: feedparser's entries are not these
+    raise _Unsplittable
+
+
+def _jump(data: bytes, at: int, end: bytes) -> int:
+    found = data.find(end, at)
+    if found < 0:
         raise _Unsplittable
+    return found + len(end)
 
-    @staticmethod
-    def _refuse(*args: object) -> None:
-        raise ParseError(REFUSED)  # refused before already: this pass refuses them too
+
+def _unsplittable(*args: object) -> None:
+    raise _Unsplittable
+
+
+def _refuse(*args: object) -> None:
+    raise ParseError(REFUSED)  # refused before already: this pass refuses them too

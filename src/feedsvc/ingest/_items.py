@@ -71,6 +71,7 @@ class _Unsplittable(Exception):
 # only item tags do. CDATA sections, comments and processing instructions are jumped over.
 _OUTSIDE = re.compile(rb"<!\[CDATA\[|<!--|<\?|<!|</?[^\s/>!?]+")
 _INSIDE = re.compile(rb"<!\[CDATA\[|<!--|<\?|</?(?:[^\s/>!?:]+:)?(?:(?i:item|entry))(?=[\s/>])")
+_ITEM_START = re.compile(rb"<(?:[^\s/>!?:]+:)?(?:(?i:item|entry))[\s/>]")
 _ATTRIBUTES = re.compile(rb"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
 _JUMPS = {b"<![CDATA[": b"]]>", b"<!--": b"-->", b"<?": b"?>"}
 
@@ -124,7 +125,7 @@ def _scan(data: bytes, context: bytes) -> Iterator[Item]:
             if token[1:].rpartition(b":")[2].lower() in _ITEM_NAMES:
                 if tag[1]:
                     raise _Unsplittable  # <item/>
-                at = _item_end(data, at)
+                at = _item_end(data, at, token[1:])
                 digest = hashlib.sha256(context)
                 for start_tag in open_tags:
                     digest.update(start_tag)
@@ -134,8 +135,33 @@ def _scan(data: bytes, context: bytes) -> Iterator[Item]:
                 open_tags.append(data[match.start() : at] + b"\n")
 
 
-def _item_end(data: bytes, at: int) -> int:
-    """Where the item whose start tag ends at ``at`` ends, its end tag included."""
+def _item_end(data: bytes, at: int, name: bytes) -> int:
+    """Where the item ``name`` whose start tag ends at ``at`` ends, its end tag included.
+
+    Its first end tag is the one, unless a comment, a processing instruction, a
+    CDATA section still open there or an item start tag comes before it: then the
+    item is read token by token.
+    """
+    end_tag = b"</" + name
+    found = data.find(end_tag, at)
+    after = found + len(end_tag)
+    if found >= 0 and data[after : after + 1] == b">" and _plain(data, at, found):
+        return after + 1
+    return _item_end_by_tokens(data, at)
+
+
+def _plain(data: bytes, start: int, end: int) -> bool:
+    if data.find(b"<!--", start, end) >= 0 or data.find(b"<?", start, end) >= 0:
+        return False
+    # The last "<![CDATA[" before ``end`` is an open section or text inside one; either
+    # way the first "]]>" after it closes the section (sections do not nest).
+    opened = data.rfind(b"<![CDATA[", start, end)
+    if opened >= 0 and data.find(b"]]>", opened, end) < 0:
+        return False
+    return _ITEM_START.search(data, start, end) is None
+
+
+def _item_end_by_tokens(data: bytes, at: int) -> int:
     while match := _INSIDE.search(data, at):
         token = match[0]
         if token in _JUMPS:

@@ -281,6 +281,7 @@ class Poller:
             now,
             self.owner,
             wants_article=wants_article if settings.full_text is not None else None,
+            stored_items=known,
         )
         return PollResult(
             source.id,

@@ -7,7 +7,7 @@ entries, one UPDATE of the edited ones, one UPDATE of the source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,6 +79,7 @@ class EntryStore:
         owner: str | None = None,
         *,
         wants_article: WantsArticle | None = None,
+        stored_items: Collection[str] | None = None,
     ) -> StoreOutcome:
         """Store ``feed``'s entries and the source's new state, all or nothing, and give
         ``owner``'s lease on the source back.
@@ -88,6 +89,9 @@ class EntryStore:
         stays, so it is not news again); otherwise it is left alone. New entries
         that ``wants_article`` picks are marked to have their page fetched; an
         edit keeps an article already fetched unless the entry's link changed.
+
+        The source's item keys become ``feed.items``; ``stored_items`` are the
+        keys stored when the feed was parsed (``item_keys``), read again if None.
         """
         wants = wants_article or _no_article
         unique = _first_of_each_identity(feed.entries)
@@ -108,9 +112,13 @@ class EntryStore:
             ]
             new_ids: list[int] = []
             rows = [_new_row(source, e, now, wants(e)) for e in fresh]
+            ids = {identity: row[0] for identity, row in stored.items()}
             if rows:
-                result = conn.execute(entries.insert().returning(entries.c.id), rows)
-                new_ids = list(result.scalars())
+                returned = conn.execute(
+                    entries.insert().returning(entries.c.id, entries.c.identity), rows
+                ).all()
+                new_ids = [entry_id for entry_id, _ in returned]
+                ids |= {identity: entry_id for entry_id, identity in returned}
             if edited:
                 conn.execute(
                     update(entries)
@@ -124,8 +132,7 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
-            ids = {identity: row[0] for identity, row in stored.items()}
-            _replace_item_keys(conn, source.id, feed.items, ids)
+            _replace_item_keys(conn, source.id, feed.items, stored_items, ids)
             self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
             new=len(fresh),
@@ -238,30 +245,28 @@ class EntryStore:
 
 
 def _replace_item_keys(
-    conn: Connection, source_id: str, items: tuple[ItemKey, ...] | None, ids: dict[str, int]
+    conn: Connection,
+    source_id: str,
+    items: tuple[ItemKey, ...] | None,
+    stored_items: Collection[str] | None,
+    ids: dict[str, int],
 ) -> None:
-    """Make the source's item keys those of ``items``: the keys already stored stay, the
-    others go, the new ones point at their entries (``ids``: identity -> id, looked up
-    for those it lacks: this feed's new entries)."""
+    """Make the source's item keys those of ``items``: keys already stored stay, the others
+    go, new ones point at their entries (``ids``: identity -> id of this feed's entries)."""
     mine = item_keys.c.source_id == source_id
+    if stored_items is None:
+        stored_items = set(conn.execute(select(item_keys.c.key).where(mine)).scalars())
     if items is None:
-        conn.execute(delete(item_keys).where(mine))
+        if stored_items:
+            conn.execute(delete(item_keys).where(mine))
         return
     keys = {item.key: item.identity for item in items}
-    have = set(conn.execute(select(item_keys.c.key).where(mine)).scalars())
-    if gone := have - keys.keys():
-        conn.execute(delete(item_keys).where(mine, item_keys.c.key.in_(list(gone))))
-    added = {key: identity for key, identity in keys.items() if key not in have}
-    lacking = set(added.values()) - ids.keys()
-    if lacking:
-        found = select(entries.c.identity, entries.c.id).where(
-            entries.c.source_id == source_id, entries.c.identity.in_(list(lacking))
-        )
-        ids = ids | {row.identity: row.id for row in conn.execute(found)}
+    if gone := [key for key in stored_items if key not in keys]:
+        conn.execute(delete(item_keys).where(mine, item_keys.c.key.in_(gone)))
     rows = [
         {"source_id": source_id, "key": key, "entry_id": ids[identity]}
-        for key, identity in added.items()
-        if identity in ids
+        for key, identity in keys.items()
+        if key not in stored_items and identity in ids
     ]
     if rows:
         conn.execute(item_keys.insert(), rows)

@@ -97,7 +97,8 @@ def _samples() -> Iterator[Path]:
 
 @pytest.mark.parametrize("path", list(_samples()), ids=lambda path: path.name)
 def test_keyed_parse_of_a_sample_feed_equals_the_whole_parse(path: Path) -> None:
-    check(path.name, path.read_bytes())
+    for max_entries in (None, 3, 500):  # cut, and not cut, to fetch.max_entries
+        check(path.name, path.read_bytes(), max_entries=max_entries)
 
 
 def test_the_plain_sample_feeds_are_split_and_the_broken_ones_read_whole() -> None:

@@ -26,6 +26,7 @@ import hashlib
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from xml.parsers import expat
 
 import feedparser
@@ -33,8 +34,9 @@ import feedparser
 from feedsvc.errors import ParseError
 from feedsvc.ingest._xml import REFUSED
 
-# Raise it when a change to parse.py or _fields.py reads a stored item differently.
-KEY_VERSION = f"1 feedparser {feedparser.__version__}"
+# Raise it when a change to parse.py or _fields.py reads a stored item differently; the
+# libraries that read an entry are named too (a new nh3 may sanitize it differently).
+KEY_VERSION = f"1 feedparser {feedparser.__version__} nh3 {version('nh3')}"
 _ITEM_NAMES = frozenset({b"item", b"entry"})
 
 

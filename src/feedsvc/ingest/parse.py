@@ -94,12 +94,8 @@ def parse_feed(
         raise ParseError("empty body: the server sent no feed")
     decoded = _xml.decode(body, headers)
     _xml.refuse_entity_declarations(decoded.data)
-    cut = (
-        _xml.first_entries(decoded.data, max_entries) if max_entries else _xml.Cut(decoded.data, 0)
-    )
-    split = None
-    if known is not None and decoded.problem is None:  # an odd encoding is read as a whole
-        split = _items.split(cut.data, _item_context(url, headers))
+    splitting = known is not None and decoded.problem is None  # odd encodings: read whole
+    cut, split = _cut_and_split(decoded.data, max_entries, splitting, _item_context(url, headers))
     read = _read(cut.data, split, known or {}, url, headers)
     result = read.result
     _require_feed(result, cut.data, headers, stored=read.stored)
@@ -124,6 +120,23 @@ def parse_feed(
         left_out=cut.left_out,
         items=items,
     )
+
+
+def _cut_and_split(
+    data: bytes, max_entries: int | None, splitting: bool, context: str
+) -> tuple[_xml.Cut, _items.Split | None]:
+    """The document cut to its first ``max_entries`` entries and, if ``splitting``, its items.
+
+    A split document's items are its entries, so one with no more than
+    ``max_entries`` needs no counting pass to know it is not cut.
+    """
+    split = _items.split(data, context) if splitting else None
+    if not max_entries or (split is not None and len(split.items) <= max_entries):
+        return _xml.Cut(data, 0), split
+    cut = _xml.first_entries(data, max_entries)
+    if split is not None:
+        split = _items.split(cut.data, context)
+    return cut, split
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 import feedparser
+from lxml import etree
+from tests.feedserver import rolling_item
 
 from bench._corpus import SAMPLES
 from bench._measure import BenchError, Usage, Window
@@ -42,7 +44,7 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
     pool = parse_pool()
     try:
         _start_workers(pool)
-        results, usage = asyncio.run(_poll(config, store, pool))
+        results, usage = asyncio.run(_poll(config, store, pool, params.get("changed_items", True)))
     finally:
         pool.shutdown()  # only now: a worker exiting inside the window would lose its CPU
         store.close()
@@ -50,8 +52,11 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
     return usage
 
 
-async def _poll(config: Config, store: Store, pool: Executor) -> tuple[list[PollResult], Usage]:
+async def _poll(
+    config: Config, store: Store, pool: Executor, changed_items: bool
+) -> tuple[list[PollResult], Usage]:
     async with Poller(config, store, pool=pool) as poller:
+        poller.parse_changed_items = changed_items
         await asyncio.to_thread(poller.sync_sources)
         with Window() as window:
             results = await poller.poll()
@@ -113,6 +118,23 @@ def feedparser_scenario(params: dict[str, Any]) -> Usage:
         counts = [len(feedparser.parse(body, **params["switches"]).entries) for body in bodies]
     if set(counts) != {params["entries"]}:
         raise BenchError(f"feedparser found {sorted(set(counts))} entries per feed")
+    return window.usage
+
+
+def lxml_scenario(params: dict[str, Any]) -> Usage:
+    """``lxml.etree.fromstring`` over the bodies a ``/rolling/`` poll gets, one after another:
+    what reading the bytes costs, the floor of parsing only the changed items."""
+    folder = Path(params["work"]) / "feeds"
+    bodies = []
+    for name in params["names"]:
+        body = (folder / name).read_bytes()
+        at = body.index(b"<item")
+        bodies.append(body[:at] + rolling_item(name, 2) + body[at:])
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    with Window() as window:
+        counts = [len(etree.fromstring(body, parser).findall("channel/item")) for body in bodies]
+    if set(counts) != {params["entries"] + 1}:
+        raise BenchError(f"lxml found {sorted(set(counts))} items per feed")
     return window.usage
 
 

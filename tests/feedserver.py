@@ -12,6 +12,10 @@ request. Routes:
 ``/plain/NAME?delay=S``                   the same file with no validators and never a 304
                                          (servers that ignore conditional GET), after S
                                          seconds if given (article pages, a slow site)
+``/rolling/NAME``                        the same file with no validators, changed as most
+                                         news sites change theirs on every request: a
+                                         ``<lastBuildDate>`` of now and one new item
+                                         (the Nth request's) before the first ``<item>``
 ``/encoded/ENC/NAME``                    the same file compressed: ENC is ``gzip``,
                                          ``deflate``, ``deflate-raw`` (sent as ``deflate``)
                                          or ``br``
@@ -221,6 +225,7 @@ class FeedServer:
         return [
             web.get("/feeds/{name:.+}", self._feed),
             web.get("/plain/{name:.+}", self._plain),
+            web.get("/rolling/{name:.+}", self._rolling),
             web.get("/encoded/{encoding}/{name:.+}", self._feed),
             web.get(r"/redirect/{code:\d+}/{rest:.*}", self._redirect),
             web.get(r"/redirect-abs/{code:\d+}/{rest:.*}", self._redirect),
@@ -268,6 +273,15 @@ class FeedServer:
         if "delay" in request.query:
             await _idle(request, float(request.query["delay"]))
         return web.Response(body=feed.body, headers={"Content-Type": feed.content_type})
+
+    async def _rolling(self, request: web.Request) -> web.Response:
+        feed = self._load(request.match_info["name"])
+        number = self.requests[request.path]  # this request's, counted by _record
+        at = feed.body.find(b"<item")
+        if at < 0:
+            raise web.HTTPNotFound()
+        body = feed.body[:at] + rolling_item(request.match_info["name"], number) + feed.body[at:]
+        return web.Response(body=body, headers={"Content-Type": feed.content_type})
 
     async def _redirect(self, request: web.Request) -> web.Response:
         location = "/" + request.match_info["rest"]
@@ -384,6 +398,17 @@ def _not_modified(request: web.Request, etag: str, mtime: int) -> bool:
         return mtime <= parsedate_to_datetime(if_modified_since).timestamp()
     except (TypeError, ValueError):
         return False
+
+
+def rolling_item(name: str, number: int) -> bytes:
+    """What a ``/rolling/`` request adds: a build date of now and its own new item."""
+    link = f"https://rolling.example.vn/{name}/{number}.html"
+    return (
+        f"<lastBuildDate>{formatdate(usegmt=True)}</lastBuildDate>\n"
+        f"<item><title>Tin mới số {number}</title><link>{link}</link><guid>{link}</guid>"
+        f"<description>Bản tin mới thứ {number} của {name}.</description>"
+        f"<pubDate>{formatdate(usegmt=True)}</pubDate></item>\n"
+    ).encode()
 
 
 def _redirect_response(code: int, location: str) -> web.Response:

@@ -83,13 +83,28 @@ class ParsedEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemKey:
+    """One item of a feed document as the store remembers it: the hash of its bytes (and of
+    what they are read against) and the identity of the entry they gave."""
+
+    key: str
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedFeed:
+    """A parsed feed. When it was parsed against the item keys already stored, ``entries``
+    holds only what the new and edited items gave (the others are stored as they were)
+    and ``items`` keys every item whose entry is stored; ``items`` is None when the
+    document could not be split into items (the store then forgets the source's keys)."""
+
     title: str | None
     link: str | None
     entries: tuple[ParsedEntry, ...]
     language: str | None = None
     warning: str | None = None  # a recoverable problem (malformed but readable XML)
     left_out: int = 0  # entries after the first fetch.max_entries, not parsed
+    items: tuple[ItemKey, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

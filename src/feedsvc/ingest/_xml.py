@@ -16,6 +16,7 @@ still open there are closed, so the rest is a well-formed document.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,12 +28,15 @@ from feedparser.encodings import convert_to_utf8
 from feedsvc.errors import ParseError
 
 _DECLARATION = re.compile(rb"<!entity", re.IGNORECASE)
+# feedparser's RE_XML_DECLARATION (on the decoded text) and what it puts in its place
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?>")
+_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
 # An entry's start tag, prefixed or not: only a bound on how many there are (it also
 # finds them inside CDATA and comments), used to skip the pass and for broken XML.
 _ENTRY_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]", re.IGNORECASE)
 _ENTRY_NAMES = frozenset({"item", "entry"})
 _CHUNK = 1 << 20
-_REFUSED = "refused: XML entity declarations (possible entity-expansion bomb)"
+REFUSED = "refused: XML entity declarations (possible entity-expansion bomb)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +58,45 @@ class Cut:
 def decode(body: bytes, headers: Mapping[str, str]) -> Decoded:
     """Decode ``body`` to UTF-8 the way feedparser does, given the response ``headers``."""
     lowered = {key.lower(): value for key, value in headers.items()}
+    utf8 = _utf8_as_declared(body, lowered)
+    if utf8 is not None:
+        return utf8
     result: dict[str, Any] = {}
     data = convert_to_utf8(lowered, body, result)
     return Decoded(data=data, problem=result.get("bozo_exception"))
+
+
+def _utf8_as_declared(body: bytes, headers: dict[str, str]) -> Decoded | None:
+    """What ``convert_to_utf8`` makes of a UTF-8 body it reads as UTF-8, without its copies.
+
+    It decodes the whole body, rewrites the XML declaration and encodes it all
+    again: a millisecond for a 400 KB feed, for the bytes it started with. The
+    encoding it tries first depends only on the headers and the first line
+    (BOM, declaration: its patterns stop at a newline), so it is asked about the
+    first line alone; when that is UTF-8 and the whole body is valid UTF-8, the
+    result is the body with feedparser's declaration in place of its own.
+    """
+    line_end = body.find(b"\n") + 1
+    declaration = _XML_DECLARATION.match(body)
+    if not line_end or declaration is None:
+        return None
+    result: dict[str, Any] = {}
+    convert_to_utf8(headers, body[:line_end], result)
+    if _codec(result.get("encoding")) != "utf-8":
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    data = _UTF8_DECLARATION + body[declaration.end() :]
+    return Decoded(data=data, problem=result.get("bozo_exception"))
+
+
+def _codec(encoding: object) -> str | None:
+    try:
+        return codecs.lookup(str(encoding)).name if encoding else None
+    except LookupError:
+        return None
 
 
 def refuse_entity_declarations(data: bytes) -> None:
@@ -66,7 +106,7 @@ def refuse_entity_declarations(data: bytes) -> None:
     them, and telling a bomb from a harmless declaration means expanding it.
     """
     if _DECLARATION.search(data):
-        raise ParseError(_REFUSED)
+        raise ParseError(REFUSED)
 
 
 def first_entries(data: bytes, limit: int) -> Cut:
@@ -141,7 +181,7 @@ class _Walk:
 
     @staticmethod
     def _refuse(*args: object) -> None:
-        raise ParseError(_REFUSED)  # refused before already: the parser refuses them too
+        raise ParseError(REFUSED)  # refused before already: the parser refuses them too
 
 
 def _count_tags(data: bytes, stop: int | None, *, start: int = 0) -> int:

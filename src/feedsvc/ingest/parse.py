@@ -29,10 +29,10 @@ import feedparser
 
 from feedsvc._text import clean_line, shorten
 from feedsvc.errors import ParseError
-from feedsvc.ingest import _dates, _fields, _xml
+from feedsvc.ingest import _dates, _fields, _items, _xml
 from feedsvc.ingest._fields import get as _get
 from feedsvc.ingest.identity import content_hash, entry_identity
-from feedsvc.model import ParsedEntry, ParsedFeed
+from feedsvc.model import ItemKey, ParsedEntry, ParsedFeed
 
 SUMMARY_LIMIT = 500
 # feedparser's names for the RSS versions whose <guid> is a permalink by default
@@ -63,6 +63,7 @@ def parse_feed(
     timezone: str,
     now: datetime,
     max_entries: int | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> ParsedFeed:
     """Parse a fetched feed body into clean, sanitized, identified entries.
 
@@ -75,10 +76,15 @@ def parse_feed(
         now: the poll time (aware); dates more than a day after it are flagged.
         max_entries: keep only the first this many entries in document order
             (feeds list the newest first); None keeps all.
+        known: the item keys stored for the source (key -> entry identity),
+            to parse only the items not among them; None parses every item and
+            keys none.
 
     Returns:
         The feed; ``warning`` is set when the XML was malformed but readable
-        or entries were left out (``left_out`` says how many).
+        or entries were left out (``left_out`` says how many). With ``known``,
+        ``entries`` are those of the new and edited items and ``items`` keys
+        every item (None when the document could not be split).
 
     Raises:
         ParseError: an empty body, a body with XML entity declarations, or one
@@ -88,11 +94,11 @@ def parse_feed(
         raise ParseError("empty body: the server sent no feed")
     decoded = _xml.decode(body, headers)
     _xml.refuse_entity_declarations(decoded.data)
-    cut = (
-        _xml.first_entries(decoded.data, max_entries) if max_entries else _xml.Cut(decoded.data, 0)
-    )
-    result = _run_feedparser(cut.data, url, headers)
-    _require_feed(result, cut.data, headers)
+    splitting = known is not None and decoded.problem is None  # odd encodings: read whole
+    cut, split = _cut_and_split(decoded.data, max_entries, splitting, _item_context(url, headers))
+    read = _read(cut.data, split, known or {}, url, headers)
+    result = read.result
+    _require_feed(result, cut.data, headers, stored=read.stored)
     source = _Source(
         url=url,
         tz=ZoneInfo(timezone),
@@ -100,15 +106,105 @@ def parse_feed(
         rss2_guids=str(_get(result, "version", "")) in _RSS2_VERSIONS,
         non_permalinks=_non_permalink_guids(cut.data),
     )
+    parsed = [_parse_entry(entry, source) for entry in result.entries]
+    entries, items = (
+        _merge(read, parsed, known or {}) if read.split is not None else (_unique(parsed), None)
+    )
     problems = (_warning(result, decoded.problem), _left_out(cut.left_out, max_entries))
     return ParsedFeed(
         title=_fields.text(_get(result.feed, "title_detail"), _get(result.feed, "title")) or None,
         link=_fields.absolute(_alternate_link(result.feed), url),
-        entries=_unique(_parse_entry(entry, source) for entry in result.entries),
+        entries=entries,
         language=clean_line(_get(result.feed, "language") or "") or None,
         warning="; ".join(filter(None, problems)) or None,
         left_out=cut.left_out,
+        items=items,
     )
+
+
+def _cut_and_split(
+    data: bytes, max_entries: int | None, splitting: bool, context: str
+) -> tuple[_xml.Cut, _items.Split | None]:
+    """The document cut to its first ``max_entries`` entries and, if ``splitting``, its items.
+
+    A split document's items are its entries, so one with no more than
+    ``max_entries`` needs no counting pass to know it is not cut.
+    """
+    split = _items.split(data, context) if splitting else None
+    if not max_entries or (split is not None and len(split.items) <= max_entries):
+        return _xml.Cut(data, 0), split
+    cut = _xml.first_entries(data, max_entries)
+    if split is not None:
+        split = _items.split(cut.data, context)
+    return cut, split
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What feedparser made of the document, or of its new and edited items (``changed``)."""
+
+    result: Any
+    split: _items.Split | None  # None: the whole document was read
+    changed: tuple[int, ...] = ()
+
+    @property
+    def stored(self) -> int:
+        """How many items were not read: their entries are stored."""
+        return len(self.split.items) - len(self.changed) if self.split is not None else 0
+
+
+def _read(
+    data: bytes,
+    split: _items.Split | None,
+    known: Mapping[str, str],
+    url: str,
+    headers: Mapping[str, str],
+) -> _Read:
+    """Run feedparser on the document without its known items, if it reads as the whole does.
+
+    What is left is the document's own head, root and channel around the new
+    and edited items, so feedparser reads them as it reads them in the whole.
+    A result with a problem, or with another number of entries than items,
+    means the split was not what feedparser sees: the whole is read instead.
+    """
+    if split is not None:
+        changed = tuple(n for n, item in enumerate(split.items) if item.key not in known)
+        result = _run_feedparser(split.keeping(set(changed)), url, headers)
+        if len(result.entries) == len(changed) and _warning(result, None) is None:
+            return _Read(result, split, changed)
+        if len(changed) == len(split.items):  # that was the whole document
+            return _Read(result, None)
+    return _Read(_run_feedparser(data, url, headers), None)
+
+
+def _merge(
+    read: _Read, parsed: list[ParsedEntry], known: Mapping[str, str]
+) -> tuple[tuple[ParsedEntry, ...], tuple[ItemKey, ...]]:
+    """The new and edited items' entries and every item's key, the first of each identity
+    in document order (as ``_unique`` keeps them): a later copy is neither stored nor
+    keyed, so it is read again next time, and stays a copy."""
+    assert read.split is not None
+    parsed_at = dict(zip(read.changed, parsed, strict=True))
+    seen: set[str] = set()
+    entries: list[ParsedEntry] = []
+    items: list[ItemKey] = []
+    for index, item in enumerate(read.split.items):
+        entry = parsed_at.get(index)
+        identity = entry.identity if entry is not None else known[item.key]
+        if identity in seen:
+            continue
+        seen.add(identity)
+        items.append(ItemKey(item.key, identity))
+        if entry is not None:
+            entries.append(entry)
+    return tuple(entries), tuple(items)
+
+
+def _item_context(url: str, headers: Mapping[str, str]) -> str:
+    """What every item is read against besides its own start tags (see ``_items``)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    media_type = lowered.get("content-type", "").partition(";")[0].strip()
+    return f"{url}\n{media_type}\n{lowered.get('content-language', '')}"
 
 
 def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:
@@ -133,8 +229,10 @@ def _run_feedparser(data: bytes, url: str, headers: Mapping[str, str]) -> Any:
     )
 
 
-def _require_feed(result: Any, data: bytes, headers: Mapping[str, str]) -> None:
-    if _get(result, "version") or result.entries:
+def _require_feed(result: Any, data: bytes, headers: Mapping[str, str], *, stored: int) -> None:
+    """Refuse a document with neither a feed version nor entries (``stored``: items not
+    read again, whose entries are stored)."""
+    if _get(result, "version") or result.entries or stored:
         return
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if "html" in content_type.lower() or _HTML_PAGE.search(data[:4096]):

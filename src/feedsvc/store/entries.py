@@ -7,15 +7,35 @@ entries, one UPDATE of the edited ones, one UPDATE of the source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, null, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    null,
+    select,
+    true,
+    update,
+)
 
-from feedsvc.model import Article, ArticleDue, ParsedEntry, ParsedFeed, Source, StoreOutcome
+from feedsvc.model import (
+    Article,
+    ArticleDue,
+    ItemKey,
+    ParsedEntry,
+    ParsedFeed,
+    Source,
+    StoreOutcome,
+)
 from feedsvc.store.engine import reading, writing
-from feedsvc.store.schema import entries, entry_categories
+from feedsvc.store.schema import entries, entry_categories, item_keys
 from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
@@ -59,6 +79,7 @@ class EntryStore:
         owner: str | None = None,
         *,
         wants_article: WantsArticle | None = None,
+        stored_items: Collection[str] | None = None,
     ) -> StoreOutcome:
         """Store ``feed``'s entries and the source's new state, all or nothing, and give
         ``owner``'s lease on the source back.
@@ -68,6 +89,9 @@ class EntryStore:
         stays, so it is not news again); otherwise it is left alone. New entries
         that ``wants_article`` picks are marked to have their page fetched; an
         edit keeps an article already fetched unless the entry's link changed.
+
+        The source's item keys become ``feed.items``; ``stored_items`` are the
+        keys stored when the feed was parsed (``item_keys``), read again if None.
         """
         wants = wants_article or _no_article
         unique = _first_of_each_identity(feed.entries)
@@ -88,9 +112,13 @@ class EntryStore:
             ]
             new_ids: list[int] = []
             rows = [_new_row(source, e, now, wants(e)) for e in fresh]
+            ids = {identity: row[0] for identity, row in stored.items()}
             if rows:
-                result = conn.execute(entries.insert().returning(entries.c.id), rows)
-                new_ids = list(result.scalars())
+                returned = conn.execute(
+                    entries.insert().returning(entries.c.id, entries.c.identity), rows
+                ).all()
+                new_ids = [entry_id for entry_id, _ in returned]
+                ids |= {identity: entry_id for entry_id, identity in returned}
             if edited:
                 conn.execute(
                     update(entries)
@@ -104,6 +132,7 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
+            _replace_item_keys(conn, source.id, feed.items, stored_items, ids)
             self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
             new=len(fresh),
@@ -112,6 +141,17 @@ class EntryStore:
             updated_ids=tuple(entry_id for entry_id, _ in edited),
             backlog=sum(1 for row in rows if row["backlog"]),
         )
+
+    def item_keys(self, source_id: str) -> dict[str, str]:
+        """The keys of the source's last document's items whose entries are stored, each
+        with its entry's identity (``ParsedFeed.items``)."""
+        query = (
+            select(item_keys.c.key, entries.c.identity)
+            .join(entries, entries.c.id == item_keys.c.entry_id)
+            .where(item_keys.c.source_id == source_id)
+        )
+        with reading(self._engine) as conn:
+            return {row.key: row.identity for row in conn.execute(query)}
 
     def articles_due(self, source_id: str, limit: int) -> list[ArticleDue]:
         """The source's entries whose page is still to be fetched, oldest stored first
@@ -202,6 +242,34 @@ class EntryStore:
             query = query.where(entries.c.source_id == source_id)
         with reading(self._engine) as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _replace_item_keys(
+    conn: Connection,
+    source_id: str,
+    items: tuple[ItemKey, ...] | None,
+    stored_items: Collection[str] | None,
+    ids: dict[str, int],
+) -> None:
+    """Make the source's item keys those of ``items``: keys already stored stay, the others
+    go, new ones point at their entries (``ids``: identity -> id of this feed's entries)."""
+    mine = item_keys.c.source_id == source_id
+    if stored_items is None:
+        stored_items = set(conn.execute(select(item_keys.c.key).where(mine)).scalars())
+    if items is None:
+        if stored_items:
+            conn.execute(delete(item_keys).where(mine))
+        return
+    keys = {item.key: item.identity for item in items}
+    if gone := [key for key in stored_items if key not in keys]:
+        conn.execute(delete(item_keys).where(mine, item_keys.c.key.in_(gone)))
+    rows = [
+        {"source_id": source_id, "key": key, "entry_id": ids[identity]}
+        for key, identity in keys.items()
+        if key not in stored_items and identity in ids
+    ]
+    if rows:
+        conn.execute(item_keys.insert(), rows)
 
 
 def _first_of_each_identity(items: Sequence[ParsedEntry]) -> dict[str, ParsedEntry]:

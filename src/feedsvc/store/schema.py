@@ -146,6 +146,19 @@ Index(
     entries.c.id,
 )
 
+# Each item of a source's last document whose entry is stored, by the hash of its bytes
+# (ingest._items): a re-fetched feed parses only the items not here. Replaced with every
+# document parsed; deleting an entry (retention) deletes its items, so it is parsed again.
+item_keys = Table(
+    "item_keys",
+    metadata,
+    Column("source_id", String(64), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(32), primary_key=True),
+    Column(
+        "entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+)
+
 Index(
     "ix_entries_unfiled",
     entries.c.id,

@@ -15,10 +15,10 @@ from pathlib import Path
 from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import Fragment, ParsedEntry, ParsedFeed
-from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import FeedInfo, render_all
 from feedsvc.publish.regenerate import ALL, Publisher
 from feedsvc.store import Store
+from feedsvc.stories.exact import dedupe
 from tests.conftest import NOW
 from tests.integration.corpus_site import CONFIG, load_corpus
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from feedsvc.config import Category
 from feedsvc.model import Digest, DigestSection, Filed
-from feedsvc.publish.dedupe import dedupe
+from feedsvc.stories.exact import dedupe
 
 
 def select_digest(

@@ -19,11 +19,11 @@ from feedsvc import metrics
 from feedsvc.classify import Classifier
 from feedsvc.config import Config
 from feedsvc.model import Entry, PollResult
-from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import MEDIA_TYPES, FeedInfo, Format
 from feedsvc.publish.fragments import context_key, render_cached
 from feedsvc.publish.opml import render_opml
 from feedsvc.store import Store
+from feedsvc.stories.exact import dedupe
 
 log = logging.getLogger("feedsvc.publish")
 

@@ -379,6 +379,10 @@ VI |= {
     ),
     "Nothing yet.": "Chưa có gì.",
     "Older": "Cũ hơn",
+    # stories: series, related stories, other outlets (digest, feeds)
+    "Read more": "Đọc thêm",
+    "Also reported by": "Cũng đưa tin",
+    "Part {n}": "Bài {n}",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedsvc.model import Entry
+from feedsvc.model import Entry, StoryRef
+
+__all__ = ["StoryRef"]  # defined in model: digests carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +181,6 @@ class Detection:
     cluster: Cluster
     series: Series | None
     related: tuple[Related, ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class StoryRef:
-    """Another entry as a story's decorations show it: the entry, and its source's name."""
-
-    entry: Entry
-    source: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from feedsvc.cli import main
 from feedsvc.model import ParsedFeed, Source
-from feedsvc.store import Store
+from feedsvc.store import Store, migrate
 from feedsvc.store.schema import entries
 from tests.unit import _stories_set as labelled
 
@@ -119,3 +122,34 @@ def test_concurrent_detectors_agree_on_one_cluster(store: Store, db_url: str) ->
     assert len(contexts) == len(keys)
     c1 = {contexts[ids[k]].cluster_id for k in ("c1-bht", "c1-vnp", "c1-tt", "c1-vne")}
     assert len(c1) == 1
+
+
+UPGRADE_CONFIG = """\
+site:
+  title: "Báo Hà Tĩnh — Bản tin"
+  base_url: "https://bantin.example.vn"
+storage:
+  url: "{url}"
+categories:
+  - id: xa-hoi
+    title: "Xã hội"
+"""
+
+
+def test_db_upgrade_detects_the_entries_stored_before_stories(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    migrate.downgrade(store.engine, "0010")  # a database of the release before
+    keys = store_items(store)
+    migrate.upgrade(store.engine)
+    assert store.stories.pending() == len(keys)
+    path = tmp_path / "config.yaml"
+    path.write_text(UPGRADE_CONFIG.format(url=db_url), encoding="utf-8")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"detecting the stories of {len(keys)} stored entries" in result.output
+    assert store.stories.pending() == 0
+    ids = {key: entry_id for entry_id, key in keys.items()}
+    assert store.stories.story_context(ids["s1-bai2"]).series is not None
+    again = CliRunner().invoke(main, ["db", "upgrade", "--config", str(path)])
+    assert "detecting" not in again.output

@@ -222,6 +222,7 @@ story_bands = Table(
     Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_story_bands_entry_id", "entry_id"),
+    sqlite_with_rowid=False,  # the key is the row: one b-tree, not two
 )
 
 # The inverted index of entries' heaviest terms (stories.terms.POSTED_TERMS each).
@@ -233,6 +234,7 @@ story_terms = Table(
     Column("published_at", UTCDateTime, nullable=False),
     Index("ix_story_terms_term_published_at", "term", "published_at"),
     Index("ix_story_terms_entry_id", "entry_id"),
+    sqlite_with_rowid=False,
 )
 
 # How many detected entries have each term (the IDF's document frequencies).
@@ -241,6 +243,7 @@ story_term_counts = Table(
     metadata,
     Column("term", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # "Đọc thêm": up to three earlier stories per entry, best first.
@@ -353,6 +356,7 @@ delivery_tallies = Table(
     Column("edition", String(32), primary_key=True),  # "" for none
     Column("state", String(16), primary_key=True),
     Column("count", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 editions = Table(

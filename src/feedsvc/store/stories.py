@@ -28,33 +28,26 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
     func,
-    or_,
     select,
     text,
-    union_all,
-    update,
 )
 
 from feedsvc.model import Entry
 from feedsvc.store.categories import to_entry
-from feedsvc.store.engine import insert, reading, writing
+from feedsvc.store.engine import reading, writing
 from feedsvc.store.schema import (
     UTCDateTime,
     entries,
     sources,
-    story_bands,
     story_entries,
     story_related,
-    story_term_counts,
-    story_terms,
 )
 from feedsvc.stories import terms as term_vectors
 from feedsvc.stories.detect import detect
@@ -153,11 +146,41 @@ def _pending(conn: Connection, limit: int) -> list[StoryText]:
 
 
 class SqlIndex:
-    """``stories.detect.StoryIndex`` over one connection's transaction; ``add`` writes."""
+    """``stories.detect.StoryIndex`` over one connection's transaction; ``add`` writes.
+
+    The hot path of detection: a handful of statements per entry, written as plain
+    SQL on the driver's cursor (building SQLAlchemy statements cost more than running
+    them), the same text for SQLite and PostgreSQL but for the placeholders.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._size = int(conn.execute(select(func.count()).select_from(story_entries)).scalar_one())
+        self._cursor = conn.connection.cursor()
+        self._pg = conn.dialect.name == "postgresql"
+        self._size = int(self._rows("SELECT count(*) FROM story_entries", ())[0][0])
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self._pg else sql
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        self._cursor.execute(self._sql(sql), params)
+        return list(self._cursor.fetchall())
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._sql(sql), rows)
+
+    def _when(self, moment: datetime) -> Any:
+        """A timestamp as the column stores it (SQLite: SQLAlchemy's naive UTC text)."""
+        if self._pg:
+            return moment
+        return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def _read_when(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def size(self) -> int:
         return self._size
@@ -166,57 +189,58 @@ class SqlIndex:
         wanted = list(terms)
         found: dict[int, int] = {}
         for start in range(0, len(wanted), 900):
-            query = select(story_term_counts.c.term, story_term_counts.c.count).where(
-                story_term_counts.c.term.in_(wanted[start : start + 900])
-            )
-            found.update((int(t), int(c)) for t, c in self._conn.execute(query))
+            chunk = wanted[start : start + 900]
+            sql = f"SELECT term, count FROM story_term_counts WHERE term IN ({_marks(chunk)})"
+            found.update((int(t), int(c)) for t, c in self._rows(sql, chunk))
         return found
 
     def cluster_candidates(
         self, bands: Collection[int], exact: Collection[int], since: datetime
     ) -> Sequence[ClusterCandidate]:
-        conditions = []
-        if bands:
-            conditions.append(
-                and_(story_bands.c.band_key.in_(list(bands)), story_bands.c.published_at >= since)
+        parts, params = [], []
+        if bands:  # one IN list per lookup: an OR of two would scan the table on SQLite
+            parts.append(
+                f"SELECT entry_id FROM story_bands WHERE band_key IN ({_marks(bands)})"
+                " AND published_at >= ?"
             )
+            params += [*bands, self._when(since)]
         if exact:
-            conditions.append(story_bands.c.band_key.in_(list(exact)))
-        if not conditions:
+            parts.append(f"SELECT entry_id FROM story_bands WHERE band_key IN ({_marks(exact)})")
+            params += list(exact)
+        if not parts:
             return []
-        matched = select(story_bands.c.entry_id).where(or_(*conditions))
-        s = story_entries.c
-        query = select(
-            s.entry_id, s.source_id, s.published_at, s.cluster_id, s.exact, s.shingles, s.names
-        ).where(s.entry_id.in_(matched))
+        sql = (
+            "SELECT entry_id, source_id, published_at, cluster_id, exact, shingles, names"
+            f" FROM story_entries WHERE entry_id IN ({' UNION '.join(parts)})"
+        )
         return [
             ClusterCandidate(
-                row.entry_id,
-                row.source_id,
-                row.published_at,
-                row.cluster_id,
-                frozenset(_unpack("q", row.exact)),
-                frozenset(_unpack("I", row.shingles)),
-                frozenset(_unpack("I", row.names)),
+                entry_id,
+                source_id,
+                self._read_when(published),
+                cluster_id,
+                frozenset(_unpack("q", exact_keys)),
+                frozenset(_unpack("I", shingles)),
+                frozenset(_unpack("I", names)),
             )
-            for row in self._conn.execute(query)
+            for entry_id, source_id, published, cluster_id, exact_keys, shingles, names in (
+                self._rows(sql, params)
+            )
         ]
 
     def series_candidates(self, source_id: str, since: datetime) -> Sequence[SeriesCandidate]:
-        s = story_entries.c
-        query = select(
-            s.entry_id, s.series_id, s.series_part, s.kicker, s.published_at, s.vector
-        ).where(s.source_id == source_id, s.published_at >= since, s.series_id.is_not(None))
+        sql = (
+            "SELECT entry_id, series_id, series_part, kicker, published_at, vector"
+            " FROM story_entries WHERE source_id = ? AND published_at >= ?"
+            " AND series_id IS NOT NULL"
+        )
         return [
             SeriesCandidate(
-                row.entry_id,
-                row.series_id,
-                row.series_part,
-                row.kicker,
-                row.published_at,
-                _vector(row.vector),
+                entry_id, series_id, part, kicker, self._read_when(published), _vector(vector)
             )
-            for row in self._conn.execute(query)
+            for entry_id, series_id, part, kicker, published, vector in self._rows(
+                sql, (source_id, self._when(since))
+            )
         ]
 
     def related_candidates(
@@ -224,109 +248,101 @@ class SqlIndex:
     ) -> Sequence[RelatedCandidate]:
         if not terms:
             return []
-        t = story_terms.c
-        latest = [
-            select(t.entry_id)
-            .where(t.term == term, t.published_at >= since)
-            .order_by(t.published_at.desc())
-            .limit(CANDIDATES_PER_TERM)
-            .subquery()
-            .select()
-            for term in terms
-        ]
-        matched = union_all(*latest).subquery()
-        s = story_entries.c
-        query = select(s.entry_id, s.cluster_id, s.series_id, s.published_at, s.vector).where(
-            s.entry_id.in_(select(matched.c.entry_id))
+        latest = " UNION ".join(
+            f"SELECT entry_id FROM (SELECT entry_id FROM story_terms WHERE term = ?"
+            f" AND published_at >= ? ORDER BY published_at DESC LIMIT {CANDIDATES_PER_TERM})"
+            f" AS t{n}"
+            for n in range(len(terms))
         )
+        sql = (
+            "SELECT entry_id, cluster_id, series_id, published_at, vector"
+            f" FROM story_entries WHERE entry_id IN ({latest})"
+        )
+        when = self._when(since)
+        params = [value for term in terms for value in (term, when)]
         return [
             RelatedCandidate(
-                row.entry_id, row.cluster_id, row.series_id, row.published_at, _vector(row.vector)
+                entry_id, cluster_id, series_id, self._read_when(published), _vector(vector)
             )
-            for row in self._conn.execute(query)
+            for entry_id, cluster_id, series_id, published, vector in self._rows(sql, params)
         ]
 
     def add(self, detection: Detection) -> list[int]:
         """Write what was decided about a new entry; return the entries whose items changed."""
-        conn, f = self._conn, detection.features
-        entry_id, published = f.entry_id, f.published
+        f = detection.features
+        entry_id, published = f.entry_id, self._when(f.published)
         series = detection.series
-        conn.execute(
-            story_entries.insert(),
-            {
-                "entry_id": entry_id,
-                "source_id": f.source_id,
-                "published_at": published,
-                "cluster_id": detection.cluster.cluster_id,
-                "series_id": series.series_id if series else None,
-                "series_part": series.part if series else None,
-                "kicker": f.marker.kicker if f.marker else "",
-                "exact": _pack("q", sorted(f.exact_keys)),
-                "shingles": _pack("I", sorted(f.shingles)),
-                "names": _pack("I", sorted(f.names)),
-                "vector": _pack_vector(detection.vector),
-                "revision": 0,
-            },
+        self._many(
+            "INSERT INTO story_entries (entry_id, source_id, published_at, cluster_id,"
+            " series_id, series_part, kicker, exact, shingles, names, vector, revision)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            [
+                (
+                    entry_id,
+                    f.source_id,
+                    published,
+                    detection.cluster.cluster_id,
+                    series.series_id if series else None,
+                    series.part if series else None,
+                    f.marker.kicker if f.marker else "",
+                    _pack("q", sorted(f.exact_keys)),
+                    _pack("I", sorted(f.shingles)),
+                    _pack("I", sorted(f.names)),
+                    _pack_vector(detection.vector),
+                )
+            ],
         )
         keys = dict.fromkeys((*f.band_keys, *f.exact_keys))
-        if keys:
-            conn.execute(
-                insert(conn, story_bands).on_conflict_do_nothing(),
-                [{"band_key": k, "entry_id": entry_id, "published_at": published} for k in keys],
-            )
+        self._many(
+            "INSERT INTO story_bands (band_key, entry_id, published_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [(key, entry_id, published) for key in keys],
+        )
         posted = term_vectors.heaviest_terms(detection.vector, term_vectors.POSTED_TERMS)
-        if posted:
-            conn.execute(
-                story_terms.insert(),
-                [{"term": t, "entry_id": entry_id, "published_at": published} for t in posted],
-            )
-        if f.terms:
-            upsert = insert(conn, story_term_counts)
-            conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["term"], set_={"count": story_term_counts.c.count + 1}
-                ),
-                [{"term": term, "count": 1} for term in f.terms],
-            )
-        if detection.related:
-            conn.execute(
-                story_related.insert(),
-                [
-                    {
-                        "entry_id": entry_id,
-                        "rank": rank,
-                        "related_id": r.entry_id,
-                        "similarity": r.similarity,
-                    }
-                    for rank, r in enumerate(detection.related)
-                ],
-            )
+        self._many(
+            "INSERT INTO story_terms (term, entry_id, published_at) VALUES (?, ?, ?)",
+            [(term, entry_id, published) for term in posted],
+        )
+        self._many(
+            "INSERT INTO story_term_counts (term, count) VALUES (?, 1)"
+            " ON CONFLICT (term) DO UPDATE SET count = story_term_counts.count + 1",
+            [(term,) for term in f.terms],
+        )
+        self._many(
+            "INSERT INTO story_related (entry_id, rank, related_id, similarity)"
+            " VALUES (?, ?, ?, ?)",
+            [
+                (entry_id, rank, r.entry_id, r.similarity)
+                for rank, r in enumerate(detection.related)
+            ],
+        )
         self._size += 1
         return [entry_id, *self._touch(detection)]
 
     def _touch(self, detection: Detection) -> list[int]:
         """Raise the story revision of the entries whose items show the new one, and mark
         them unfiled so their feeds are regenerated."""
-        s = story_entries.c
         entry_id = detection.features.entry_id
-        others = []
+        ids: set[int] = set()
         if detection.cluster.matched is not None:
-            others.append(s.cluster_id == detection.cluster.cluster_id)
+            sql = "SELECT entry_id FROM story_entries WHERE cluster_id = ? AND entry_id <> ?"
+            ids.update(row[0] for row in self._rows(sql, (detection.cluster.cluster_id, entry_id)))
         if detection.series is not None and detection.series.matched is not None:
-            others.append(s.series_id == detection.series.series_id)
-        if not others:
-            return []
-        ids = list(
-            self._conn.execute(
-                select(s.entry_id).where(or_(*others), s.entry_id != entry_id)
-            ).scalars()
-        )
+            sql = "SELECT entry_id FROM story_entries WHERE series_id = ? AND entry_id <> ?"
+            ids.update(row[0] for row in self._rows(sql, (detection.series.series_id, entry_id)))
         if ids:
-            self._conn.execute(
-                update(story_entries).where(s.entry_id.in_(ids)).values(revision=s.revision + 1)
+            ordered = sorted(ids)
+            marks = _marks(ordered)
+            self._cursor.execute(
+                self._sql(
+                    f"UPDATE story_entries SET revision = revision + 1 WHERE entry_id IN ({marks})"
+                ),
+                ordered,
             )
-            self._conn.execute(update(entries).where(entries.c.id.in_(ids)).values(filed=False))
-        return ids
+            self._cursor.execute(
+                self._sql(f"UPDATE entries SET filed = ? WHERE id IN ({marks})"), [False, *ordered]
+            )
+        return sorted(ids)
 
 
 def _contexts(conn: Connection, ids: list[int]) -> dict[int, StoryContext]:
@@ -396,6 +412,10 @@ def _contexts(conn: Connection, ids: list[int]) -> dict[int, StoryContext]:
             revision=row.revision,
         )
     return contexts
+
+
+def _marks(values: Collection[object]) -> str:
+    return ",".join("?" * len(values))
 
 
 def _one_per_source(refs: Iterable[StoryRef]) -> list[StoryRef]:

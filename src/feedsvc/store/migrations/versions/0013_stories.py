@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("published_at", When, nullable=False),
         _entry("entry_id", "story_bands"),
         sa.PrimaryKeyConstraint("band_key", "entry_id", name="pk_story_bands"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_story_bands_entry_id", "story_bands", ["entry_id"])
     op.create_table(
@@ -66,6 +67,7 @@ def upgrade() -> None:
         sa.Column("published_at", When, nullable=False),
         _entry("entry_id", "story_terms"),
         sa.PrimaryKeyConstraint("term", "entry_id", name="pk_story_terms"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_story_terms_term_published_at", "story_terms", ["term", "published_at"])
     op.create_index("ix_story_terms_entry_id", "story_terms", ["entry_id"])
@@ -74,6 +76,7 @@ def upgrade() -> None:
         sa.Column("term", sa.BigInteger(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("term", name="pk_story_term_counts"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "story_related",

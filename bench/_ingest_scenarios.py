@@ -42,7 +42,7 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
     pool = parse_pool()
     try:
         _start_workers(pool)
-        results, usage = asyncio.run(_poll(config, store, pool))
+        results, usage = asyncio.run(_poll(config, store, pool, params.get("detect", False)))
     finally:
         pool.shutdown()  # only now: a worker exiting inside the window would lose its CPU
         store.close()
@@ -50,11 +50,19 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
     return usage
 
 
-async def _poll(config: Config, store: Store, pool: Executor) -> tuple[list[PollResult], Usage]:
+async def _poll(
+    config: Config, store: Store, pool: Executor, detect: bool = False
+) -> tuple[list[PollResult], Usage]:
+    """The poll in a window; with ``detect``, the stories of what it stored too (as the
+    publisher does after every poll: bench.stories compares the two)."""
     async with Poller(config, store, pool=pool) as poller:
         await asyncio.to_thread(poller.sync_sources)
         with Window() as window:
             results = await poller.poll()
+            if detect:
+                await asyncio.to_thread(store.stories.detect_pending, utcnow())
+    if detect and store.stories.pending():
+        raise BenchError("entries left undetected after the poll")
     return results, window.usage
 
 

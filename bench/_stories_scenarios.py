@@ -1,4 +1,7 @@
-"""The story-detection scenario, run in a fresh interpreter by `_measure.run_isolated`.
+"""The story-detection scenarios, run in a fresh interpreter by `_measure.run_isolated`.
+
+``store_scenario`` runs detection through the real store (SQLite); ``detect_scenario``
+below runs it over ``MemoryIndex``, the floor of the pure decisions.
 
 A ``MemoryIndex`` is filled with ``stored`` generated entries (their
 features, vectors, band keys and postings, as the store would hold them;
@@ -10,6 +13,8 @@ entries are detected and added, each batch in a `Window`. Figures per batch
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,6 +138,9 @@ def _store_entries(store: Store, new: list[StoryText]) -> None:
 
 
 def _size(database: Path) -> int:
-    """The database's bytes, its write-ahead log included."""
-    wal = database.with_name(database.name + "-wal")
-    return database.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    """The database's bytes, after a checkpoint (the write-ahead log folded in)."""
+    with closing(sqlite3.connect(database)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return int(pages * size)

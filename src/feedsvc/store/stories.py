@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -65,14 +66,49 @@ from feedsvc.stories.model import (
 from feedsvc.stories.related import CANDIDATES_PER_TERM
 
 BATCH = 200  # entries detected per transaction
+CACHED_CANDIDATES = 4096  # of each kind, per process (a vector is a few KB)
+_V = TypeVar("_V")
 _LOCK = 0x5EED_5709  # the advisory lock key of detection on PostgreSQL
 _LITTLE = sys.byteorder == "little"
 _DISPLAY_DATE = func.coalesce(entries.c.published_at, entries.c.first_seen_at, type_=UTCDateTime())
 
 
+class _Lru(OrderedDict[int, _V]):
+    """A dict that forgets its least recently used keys beyond ``capacity``."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def __getitem__(self, key: int) -> _V:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: int, value: _V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+
+
+class CandidateCache:
+    """Candidates decoded from their rows, by entry id, for the process's later lookups.
+
+    What a candidate holds (source, date, cluster, series, hashes, vector) is written
+    once with its row and never changed, so a copy is never stale, in any process;
+    popular candidates come back for entry after entry, and decoding their blobs was
+    a large part of the cost.
+    """
+
+    def __init__(self, capacity: int = CACHED_CANDIDATES) -> None:
+        self.clusters: _Lru[ClusterCandidate] = _Lru(capacity)
+        self.related: _Lru[RelatedCandidate] = _Lru(capacity)
+
+
 class StoryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._cache = CandidateCache()
 
     def detect_pending(self, now: datetime, *, batch: int = BATCH) -> list[int]:
         """Detect every entry without story rows; return the ids of the entries whose
@@ -85,9 +121,10 @@ class StoryStore:
                 pending = _pending(conn, batch)
                 if not pending:
                     return changed
-                index = SqlIndex(conn)
+                index = SqlIndex(conn, self._cache)
                 for story in pending:
                     changed += index.add(detect(story, index, now=now))
+                index.flush()
             if len(pending) < batch:
                 return changed
 
@@ -146,15 +183,18 @@ def _pending(conn: Connection, limit: int) -> list[StoryText]:
 
 
 class SqlIndex:
-    """``stories.detect.StoryIndex`` over one connection's transaction; ``add`` writes.
+    """``stories.detect.StoryIndex`` over one connection's transaction; ``add`` writes,
+    and ``flush`` writes the term counts the batch's entries added (kept until then).
 
     The hot path of detection: a handful of statements per entry, written as plain
     SQL on the driver's cursor (building SQLAlchemy statements cost more than running
     them), the same text for SQLite and PostgreSQL but for the placeholders.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, cache: CandidateCache | None = None) -> None:
         self._conn = conn
+        self._cache = cache or CandidateCache()
+        self._counts: dict[int, int] = {}
         self._cursor = conn.connection.cursor()
         self._pg = conn.dialect.name == "postgresql"
         self._size = int(self._rows("SELECT count(*) FROM story_entries", ())[0][0])
@@ -192,7 +232,20 @@ class SqlIndex:
             chunk = wanted[start : start + 900]
             sql = f"SELECT term, count FROM story_term_counts WHERE term IN ({_marks(chunk)})"
             found.update((int(t), int(c)) for t, c in self._rows(sql, chunk))
+        pending = self._counts
+        for term in wanted:
+            if term in pending:
+                found[term] = found.get(term, 0) + pending[term]
         return found
+
+    def flush(self) -> None:
+        """Write the batch's term counts: one upsert per distinct term, not per entry."""
+        counts, self._counts = self._counts, {}
+        self._many(
+            "INSERT INTO story_term_counts (term, count) VALUES (?, ?)"
+            " ON CONFLICT (term) DO UPDATE SET count = story_term_counts.count + excluded.count",
+            sorted(counts.items()),  # in key order: two writers never deadlock
+        )
 
     def cluster_candidates(
         self, bands: Collection[int], exact: Collection[int], since: datetime
@@ -209,24 +262,28 @@ class SqlIndex:
             params += list(exact)
         if not parts:
             return []
-        sql = (
-            "SELECT entry_id, source_id, published_at, cluster_id, exact, shingles, names"
-            f" FROM story_entries WHERE entry_id IN ({' UNION '.join(parts)})"
-        )
-        return [
-            ClusterCandidate(
-                entry_id,
-                source_id,
-                self._read_when(published),
-                cluster_id,
-                frozenset(_unpack("q", exact_keys)),
-                frozenset(_unpack("I", shingles)),
-                frozenset(_unpack("I", names)),
+        ids = [row[0] for row in self._rows(" UNION ".join(parts), params)]
+        cache = self._cache.clusters
+        missing = [entry_id for entry_id in ids if entry_id not in cache]
+        for start in range(0, len(missing), 900):
+            chunk = missing[start : start + 900]
+            sql = (
+                "SELECT entry_id, source_id, published_at, cluster_id, exact, shingles, names"
+                f" FROM story_entries WHERE entry_id IN ({_marks(chunk)})"
             )
-            for entry_id, source_id, published, cluster_id, exact_keys, shingles, names in (
-                self._rows(sql, params)
-            )
-        ]
+            for entry_id, source_id, published, cluster_id, keys, shingles, names in self._rows(
+                sql, chunk
+            ):
+                cache[entry_id] = ClusterCandidate(
+                    entry_id,
+                    source_id,
+                    self._read_when(published),
+                    cluster_id,
+                    frozenset(_unpack("q", keys)),
+                    frozenset(_unpack("I", shingles)),
+                    frozenset(_unpack("I", names)),
+                )
+        return [cache[entry_id] for entry_id in ids if entry_id in cache]
 
     def series_candidates(self, source_id: str, since: datetime) -> Sequence[SeriesCandidate]:
         sql = (
@@ -254,18 +311,21 @@ class SqlIndex:
             f" AS t{n}"
             for n in range(len(terms))
         )
-        sql = (
-            "SELECT entry_id, cluster_id, series_id, published_at, vector"
-            f" FROM story_entries WHERE entry_id IN ({latest})"
-        )
         when = self._when(since)
-        params = [value for term in terms for value in (term, when)]
-        return [
-            RelatedCandidate(
-                entry_id, cluster_id, series_id, self._read_when(published), _vector(vector)
+        ids = [row[0] for row in self._rows(latest, [v for t in terms for v in (t, when)])]
+        cache = self._cache.related
+        missing = [entry_id for entry_id in dict.fromkeys(ids) if entry_id not in cache]
+        for start in range(0, len(missing), 900):
+            chunk = missing[start : start + 900]
+            sql = (
+                "SELECT entry_id, cluster_id, series_id, published_at, vector"
+                f" FROM story_entries WHERE entry_id IN ({_marks(chunk)})"
             )
-            for entry_id, cluster_id, series_id, published, vector in self._rows(sql, params)
-        ]
+            for entry_id, cluster_id, series_id, published, vector in self._rows(sql, chunk):
+                cache[entry_id] = RelatedCandidate(
+                    entry_id, cluster_id, series_id, self._read_when(published), _vector(vector)
+                )
+        return [cache[entry_id] for entry_id in dict.fromkeys(ids) if entry_id in cache]
 
     def add(self, detection: Detection) -> list[int]:
         """Write what was decided about a new entry; return the entries whose items changed."""
@@ -303,11 +363,9 @@ class SqlIndex:
             "INSERT INTO story_terms (term, entry_id, published_at) VALUES (?, ?, ?)",
             [(term, entry_id, published) for term in posted],
         )
-        self._many(
-            "INSERT INTO story_term_counts (term, count) VALUES (?, 1)"
-            " ON CONFLICT (term) DO UPDATE SET count = story_term_counts.count + 1",
-            [(term,) for term in f.terms],
-        )
+        counts = self._counts  # written by flush, at the end of the batch
+        for term in f.terms:
+            counts[term] = counts.get(term, 0) + 1
         self._many(
             "INSERT INTO story_related (entry_id, rank, related_id, similarity)"
             " VALUES (?, ?, ?, ?)",

@@ -54,6 +54,7 @@ def run(quick: bool) -> Report:
         store_usage, store_figures = _isolated(
             "store_scenario", work, timeout=4 * 3600, db=str(work / "stories.db"), **_sizes(plan)
         )
+        progress(f"stories: store figures {json.dumps(store_figures)}")
         progress(f"stories: the same in memory ({plan.stored:,} entries)")
         memory_usage, memory_figures = _isolated("detect_scenario", work, **_sizes(plan))
         cold_off, cold_on = _cold_polls(plan, work)
@@ -134,6 +135,7 @@ def _cold_polls(plan: Plan, work: Path) -> tuple[list[Usage], list[Usage]]:
                 usages.append(
                     run_isolated("bench._ingest_scenarios:poll_scenario", params, timeout=3600)
                 )
+                progress(f"stories: cold poll {n + 1}, detect={detect}: {usages[-1].cpu_s:.2f} s")
                 db.unlink()
     return off, on
 

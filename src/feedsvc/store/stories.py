@@ -51,6 +51,7 @@ from feedsvc.store.schema import (
     story_related,
 )
 from feedsvc.stories import terms as term_vectors
+from feedsvc.stories.clusters import CANDIDATES_PER_BAND
 from feedsvc.stories.detect import detect
 from feedsvc.stories.model import (
     ClusterCandidate,
@@ -250,13 +251,16 @@ class SqlIndex:
     def cluster_candidates(
         self, bands: Collection[int], exact: Collection[int], since: datetime
     ) -> Sequence[ClusterCandidate]:
-        parts, params = [], []
-        if bands:  # one IN list per lookup: an OR of two would scan the table on SQLite
+        parts: list[str] = []
+        params: list[Any] = []
+        when = self._when(since)
+        for n, key in enumerate(bands):  # the newest few per key (clusters.CANDIDATES_PER_BAND)
             parts.append(
-                f"SELECT entry_id FROM story_bands WHERE band_key IN ({_marks(bands)})"
-                " AND published_at >= ?"
+                "SELECT entry_id FROM (SELECT entry_id FROM story_bands WHERE band_key = ?"
+                f" AND published_at >= ? ORDER BY entry_id DESC LIMIT {CANDIDATES_PER_BAND})"
+                f" AS b{n}"
             )
-            params += [*bands, self._when(since)]
+            params += [key, when]
         if exact:
             parts.append(f"SELECT entry_id FROM story_bands WHERE band_key IN ({_marks(exact)})")
             params += list(exact)

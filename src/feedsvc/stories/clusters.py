@@ -31,6 +31,10 @@ from feedsvc.model import Entry
 from feedsvc.stories.model import Cluster, ClusterCandidate, StoryContext, StoryFeatures
 
 CLUSTER_WINDOW = timedelta(days=3)
+# The most recent stored entries per band key a lookup returns. A story has a few
+# outlets; a key that hundreds of entries share is a feed's template ("Tin 12: …"),
+# and without a bound every new item of such a feed compared itself with all before.
+CANDIDATES_PER_BAND = 20
 JACCARD_MIN = 0.16
 NAMES_MIN = 0.5  # share of the smaller set of names and amounts found in the other
 

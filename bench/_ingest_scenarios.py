@@ -44,7 +44,8 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
     pool = parse_pool()
     try:
         _start_workers(pool)
-        results, usage = asyncio.run(_poll(config, store, pool, params.get("changed_items", True)))
+        changed_items, detect = params.get("changed_items", True), params.get("detect", False)
+        results, usage = asyncio.run(_poll(config, store, pool, changed_items, detect))
     finally:
         pool.shutdown()  # only now: a worker exiting inside the window would lose its CPU
         store.close()
@@ -53,13 +54,19 @@ def poll_scenario(params: dict[str, Any]) -> Usage:
 
 
 async def _poll(
-    config: Config, store: Store, pool: Executor, changed_items: bool
+    config: Config, store: Store, pool: Executor, changed_items: bool, detect: bool = False
 ) -> tuple[list[PollResult], Usage]:
+    """The poll in a window; with ``detect``, the stories of what it stored too (as the
+    publisher does after every poll: bench.stories compares the two)."""
     async with Poller(config, store, pool=pool) as poller:
         poller.parse_changed_items = changed_items
         await asyncio.to_thread(poller.sync_sources)
         with Window() as window:
             results = await poller.poll()
+            if detect:
+                await asyncio.to_thread(store.stories.detect_pending, utcnow())
+    if detect and store.stories.pending(utcnow()):
+        raise BenchError("entries left undetected after the poll")
     return results, window.usage
 
 

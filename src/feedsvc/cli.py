@@ -156,9 +156,17 @@ def db() -> None:
 @db.command("upgrade")
 @config_option
 def db_upgrade(config_path: Path) -> None:
-    """Create the database or migrate it to this version's schema."""
+    """Create the database or migrate it to this version's schema.
+
+    Entries stored before story detection existed get their stories here (series,
+    related stories, one story across sources).
+    """
     config = load_config(config_path)
-    with opened_store(config):
+    with opened_store(config) as store:
+        pending = store.stories.pending(utcnow())
+        if pending:
+            out.print(f"detecting the stories of {pending:,} stored entries…", markup=False)
+            _publisher(config, store).detect(utcnow())
         out.print(f"database {_safe_url(config.database_url)} is up to date", markup=False)
 
 

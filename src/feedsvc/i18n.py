@@ -398,6 +398,10 @@ VI |= {
         "Liên kết tới trang tin này đã bị sửa hoặc bị cắt ngắn."
     ),
     "Go to the newest stories": "Xem các tin mới nhất",
+    # stories: series, related stories, other outlets (digest, feeds)
+    "Read more": "Đọc thêm",
+    "Also reported by": "Cũng đưa tin",
+    "Part {n}": "Bài {n}",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}

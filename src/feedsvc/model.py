@@ -338,12 +338,38 @@ class DigestSection:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryRef:
+    """Another entry as a story's decorations show it: the entry, and its source's name."""
+
+    entry: Entry
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestStory:
+    """What a digest shows around one of its entries (``newsletter.select``, ``stories``).
+
+    A series with several parts in one section is shown together in part order:
+    the first part has ``parts`` (the part numbers shown, "Bài 1 → Bài 2"), the
+    others ``continues`` (the first part's entry id) and sit right after it.
+    """
+
+    part: int | None = None
+    parts: tuple[int, ...] = ()
+    continues: int | None = None
+    related: tuple[StoryRef, ...] = ()
+    also_reported_by: tuple[StoryRef, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
-    """What one subscriber gets: new entries grouped by category in config order."""
+    """What one subscriber gets: new entries grouped by category in config order, and
+    what surrounds each entry's story (by entry id; absent: nothing)."""
 
     sections: tuple[DigestSection, ...]
     since: datetime
     until: datetime
+    stories: Mapping[int, DigestStory] = field(default_factory=dict, hash=False)
 
     @property
     def count(self) -> int:

@@ -29,6 +29,7 @@ import pytest
 from feedsvc.config import Category, Site
 from feedsvc.model import Enclosure, Entry
 from feedsvc.publish.feeds import FeedInfo, render
+from feedsvc.stories.model import SeriesContext, StoryContext, StoryRef
 from tests.conftest import DATA, NOW
 
 SCHEMA = DATA / "schemas" / "atom.rnc"
@@ -102,6 +103,27 @@ ENTRIES = [
 ]
 
 
+def ref(id: int, source: str = "Báo Hà Tĩnh") -> StoryRef:
+    return StoryRef(next(e for e in ENTRIES if e.id == id), source)
+
+
+# Stories around the entries: every decoration an item can carry, hostile text included.
+STORIES = {
+    1: StoryContext(
+        series=SeriesContext(1, "Bài 1: Bảo vệ trẻ em", 1, ((1, ref(1)), (2, ref(5)))),
+        related=(ref(2), ref(7), ref(4), ref(6, 'Tuổi Trẻ <script>"x"</script>')),
+        also_reported_by=(ref(5, "Thanh Niên"), ref(4, "Dân trí")),
+        cluster_id=1,
+    ),
+    5: StoryContext(
+        series=SeriesContext(1, "Bài 1: Bảo vệ trẻ em", 2, ((1, ref(1)), (2, ref(5)))),
+        cluster_id=3,
+    ),
+    4: StoryContext(related=(ref(1),), cluster_id=4),
+    8: StoryContext(related=(ref(6),), also_reported_by=(ref(7, "VnExpress"),), cluster_id=8),
+}
+
+
 def jing() -> str:
     path = shutil.which("jing")
     if path:
@@ -124,7 +146,7 @@ def run_jing(document: bytes, tmp_path: Path) -> subprocess.CompletedProcess[str
 
 
 def test_atom_feed_validates_against_the_rfc_4287_schema(tmp_path: Path) -> None:
-    result = run_jing(render("atom", FEED, ENTRIES, NOW), tmp_path)
+    result = run_jing(render("atom", FEED, ENTRIES, NOW, STORIES), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -144,7 +166,7 @@ def test_jing_rejects_an_atom_feed_without_an_id(tmp_path: Path) -> None:
 
 
 def test_atom_meets_the_rfc_rules_the_schema_leaves_to_schematron() -> None:
-    root = ET.fromstring(render("atom", FEED, ENTRIES, NOW))
+    root = ET.fromstring(render("atom", FEED, ENTRIES, NOW, STORIES))
     feed_has_author = root.find("atom:author", NS) is not None
     for atom in root.findall("atom:entry", NS):
         links = atom.findall("atom:link", NS)
@@ -154,7 +176,7 @@ def test_atom_meets_the_rfc_rules_the_schema_leaves_to_schematron() -> None:
 
 
 def test_atom_meets_the_w3c_validators_rules() -> None:
-    document = render("atom", FEED, ENTRIES, NOW)
+    document = render("atom", FEED, ENTRIES, NOW, STORIES)
     root = ET.fromstring(document)
     self_links = [x.get("href") for x in root.findall("atom:link[@rel='self']", NS)]
     assert self_links == ["http://127.0.0.1:8080/feeds/xa-hoi.atom"]  # the document's URL
@@ -182,7 +204,7 @@ def test_atom_meets_the_w3c_validators_rules() -> None:
 
 
 def test_rss_meets_the_w3c_validators_rules() -> None:
-    root = ET.fromstring(render("rss", FEED, ENTRIES, NOW))
+    root = ET.fromstring(render("rss", FEED, ENTRIES, NOW, STORIES))
     assert root.tag == "rss"
     assert root.get("version") == "2.0"
     channel = root.find("channel")
@@ -230,7 +252,7 @@ def check_rss_item(item: ET.Element) -> str:
 
 
 def test_json_feed_has_what_the_1_1_spec_requires() -> None:
-    document = json.loads(render("json", FEED, ENTRIES, NOW))
+    document = json.loads(render("json", FEED, ENTRIES, NOW, STORIES))
     assert document["version"] == "https://jsonfeed.org/version/1.1"
     assert isinstance(document["title"], str)
     assert document["title"]
@@ -244,6 +266,8 @@ def test_json_feed_has_what_the_1_1_spec_requires() -> None:
     assert len(document["items"]) == len(ENTRIES)
     ids = [check_json_item(item) for item in document["items"]]
     assert len(set(ids)) == len(ids)
+    for item in document["items"]:
+        check_story_extension(item)
 
 
 def check_json_item(item: dict[str, Any]) -> str:
@@ -260,3 +284,61 @@ def check_json_item(item: dict[str, Any]) -> str:
         assert W3C_MIME.fullmatch(attachment["mime_type"])
         assert isinstance(attachment.get("size_in_bytes", 0), int)
     return str(item["id"])
+
+
+def check_story_extension(item: dict[str, Any]) -> None:
+    """``_feedsvc``: each key only where it applies, with the types the issue gives."""
+    extension = item.get("_feedsvc")
+    if extension is None:
+        return
+    assert extension
+    assert set(extension) <= {"series", "related", "also_reported_by"}
+    if "series" in extension:
+        series = extension["series"]
+        assert set(series) == {"id", "title", "part", "parts"}
+        assert isinstance(series["part"], int)
+        assert series["id"] == series["parts"][0]
+    assert all(isinstance(i, str) for i in extension.get("related", []))
+    for other in extension.get("also_reported_by", []):
+        assert isinstance(other["source"], str)
+        assert "url" not in other or W3C_FULL_URI.fullmatch(other["url"])
+
+
+def test_items_carry_their_story() -> None:
+    document = json.loads(render("json", FEED, ENTRIES, NOW, STORIES))
+    items = {item["id"]: item for item in document["items"]}
+    for item in items.values():
+        check_story_extension(item)
+    first = items["https://baohatinh.example.vn/bai-1.html"]["_feedsvc"]
+    assert first["series"]["parts"] == [
+        "https://baohatinh.example.vn/bai-1.html",
+        "https://baohatinh.example.vn/bai-5.html",
+    ]
+    assert len(first["related"]) == 4
+    assert first["also_reported_by"] == [
+        {"source": "Thanh Niên", "url": "https://baohatinh.example.vn/bai-5.html"},
+        {"source": "Dân trí"},
+    ]
+    assert items["https://baohatinh.example.vn/bai-5.html"]["_feedsvc"]["series"]["part"] == 2
+    assert "_feedsvc" not in items["https://baohatinh.example.vn/bai-7.html"]
+    atom = ET.fromstring(render("atom", FEED, ENTRIES, NOW, STORIES))
+    entry_1 = next(
+        e for e in atom.findall("atom:entry", NS)
+        if e.findtext("atom:id", namespaces=NS) == "https://baohatinh.example.vn/bai-1.html"
+    )  # fmt: skip
+    related = [x.get("href") for x in entry_1.findall("atom:link[@rel='related']", NS)]
+    assert related == [
+        "https://baohatinh.example.vn/bai-2.html",
+        "https://baohatinh.example.vn/tin%20t%E1%BB%A9c/tr%E1%BA%BB-em.html",
+        "https://baohatinh.example.vn/bai-6.html",
+    ]
+    content = entry_1.findtext("atom:content", namespaces=NS) or ""
+    assert "Đọc thêm" in content
+    assert "Cũng đưa tin" in content
+    assert "<script>" not in content
+    rss = ET.fromstring(render("rss", FEED, ENTRIES, NOW, STORIES))
+    encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    bodies = [
+        item.findtext(encoded) or item.findtext("description") or "" for item in rss.iter("item")
+    ]
+    assert sum("Đọc thêm" in body for body in bodies) == 3

@@ -31,9 +31,9 @@ from bench._measure import read_proc
 
 from feedsvc._text import clean_line, strip_invisible
 from feedsvc.errors import ParseError
-from feedsvc.ingest.identity import normalize_link
 from feedsvc.ingest.parse import parse_feed
 from feedsvc.model import ParsedFeed
+from feedsvc.stories.exact import normalize_link
 
 VERSION = "6.0.14"
 ARCHIVE = f"feedparser-{VERSION}.tar.gz"

@@ -15,10 +15,11 @@ from pathlib import Path
 from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import Fragment, ParsedEntry, ParsedFeed
-from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import FeedInfo, render_all
 from feedsvc.publish.regenerate import ALL, Publisher
 from feedsvc.store import Store
+from feedsvc.stories.clusters import one_per_story
+from feedsvc.stories.exact import dedupe
 from tests.conftest import NOW
 from tests.integration.corpus_site import CONFIG, load_corpus
 
@@ -59,7 +60,9 @@ def full_render(config: Config, store: Store, feed_id: str) -> dict[str, bytes]:
     )
     limit = config.feeds.max_items
     newest = store.categories.newest(None if feed_id == ALL else feed_id, limit * 2)
-    return dict(render_all(config.feeds.formats, info, dedupe(newest)[:limit], NOW))
+    stories = store.stories.contexts([entry.id for entry in newest])
+    shown = one_per_story(dedupe(newest), stories)[:limit]
+    return dict(render_all(config.feeds.formats, info, shown, NOW, stories))
 
 
 def assert_published_as_a_full_render(config: Config, store: Store) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from feedsvc.ingest.parse import parse_feed
+from feedsvc.model import ParsedEntry
 from feedsvc.stories.detect import detect
 from feedsvc.stories.memory import MemoryIndex
 from feedsvc.stories.model import Detection, StoryText
@@ -46,10 +47,9 @@ class Run:
 
 
 @cache
-def items() -> list[Item]:
-    """Every item in publication order, entry ids 1, 2, … in that order."""
-    labels = {i["link"]: i for i in json.loads((STORIES / "labels.json").read_text())["items"]}
-    parsed = []
+def parsed() -> list[tuple[str, ParsedEntry]]:
+    """Every item as the parser gives it, with its source, in publication order."""
+    found = []
     for path in sorted(STORIES.glob("*.rss")):
         feed = parse_feed(
             path.read_bytes(),
@@ -58,10 +58,25 @@ def items() -> list[Item]:
             timezone="Asia/Ho_Chi_Minh",
             now=NOW,
         )
-        parsed += [(path.stem, entry) for entry in feed.entries]
-    parsed.sort(key=lambda pair: (pair[1].published, pair[1].link))
+        found += [(path.stem, entry) for entry in feed.entries]
+    found.sort(key=lambda pair: (pair[1].published or NOW, pair[1].link or ""))
+    return found
+
+
+def label_of(link: str) -> dict[str, Any]:
+    return _labels()[link]
+
+
+@cache
+def _labels() -> dict[str, dict[str, Any]]:
+    return {i["link"]: i for i in json.loads((STORIES / "labels.json").read_text())["items"]}
+
+
+@cache
+def items() -> list[Item]:
+    """Every item in publication order, entry ids 1, 2, … in that order."""
     found = []
-    for entry_id, (source, entry) in enumerate(parsed, start=1):
+    for entry_id, (source, entry) in enumerate(parsed(), start=1):
         assert entry.published is not None
         assert entry.link is not None
         story = StoryText(
@@ -74,8 +89,7 @@ def items() -> list[Item]:
             link=entry.link,
             guid=entry.guid,
         )
-        label = labels[entry.link]
-        found.append(Item(label["key"], story, label))
+        found.append(Item(label_of(entry.link)["key"], story, label_of(entry.link)))
     return found
 
 

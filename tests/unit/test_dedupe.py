@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from feedsvc.model import Entry
-from feedsvc.publish.dedupe import dedupe
+from feedsvc.stories.exact import dedupe
 from tests.conftest import NOW
 
 TITLE = "Tăng cường sự lãnh đạo của Đảng đối với công tác bảo vệ trẻ em"

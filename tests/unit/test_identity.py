@@ -7,13 +7,9 @@ import unicodedata
 
 import pytest
 
-from feedsvc.ingest.identity import (
-    FINGERPRINT_PREFIX,
-    content_hash,
-    entry_identity,
-    normalize_link,
-)
+from feedsvc.ingest.identity import FINGERPRINT_PREFIX, content_hash, entry_identity
 from feedsvc.model import Enclosure
+from feedsvc.stories.exact import normalize_link
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,10 @@ import pytest
 from feedsvc.errors import ParseError
 from feedsvc.ingest import _fields
 from feedsvc.ingest import parse as parse_module
-from feedsvc.ingest.identity import FINGERPRINT_PREFIX, normalize_link
+from feedsvc.ingest.identity import FINGERPRINT_PREFIX
 from feedsvc.ingest.parse import parse_feed
 from feedsvc.model import Enclosure, ParsedEntry, ParsedFeed
+from feedsvc.stories.exact import normalize_link
 
 FEEDS = Path(__file__).parent.parent / "data" / "feeds"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)  # after every date in the corpus

@@ -19,7 +19,7 @@ import pytest
 from feedsvc import i18n
 from feedsvc.config import Config
 from feedsvc.ingest.parse import parse_feed
-from feedsvc.model import Digest, DigestSection, Entry
+from feedsvc.model import Digest, DigestSection, DigestStory, Entry, StoryRef
 from feedsvc.newsletter.render import (
     CONFIRM_URL,
     HTML_BUDGET,
@@ -156,10 +156,12 @@ class Page(HTMLParser):
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
 @pytest.mark.parametrize("part", ["html", "txt"])
-def test_golden(locale: str, part: str) -> None:
-    rendered = render(golden_digest(), locale)
+@pytest.mark.parametrize("name", ["digest", "digest-stories"])
+def test_golden(locale: str, part: str, name: str) -> None:
+    """``digest-stories``: a series shown together, "Đọc thêm" and "Cũng đưa tin"."""
+    rendered = render(golden_digest() if name == "digest" else story_digest(), locale)
     actual = rendered.html if part == "html" else rendered.text
-    path = GOLDEN / f"digest.{locale}.{part}"
+    path = GOLDEN / f"{name}.{locale}.{part}"
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")
@@ -551,3 +553,81 @@ def test_the_preheader_is_hidden_without_a_colour() -> None:
         declarations
     )
     assert "color" not in declarations  # hidden by layout, never by a colour
+
+
+# Stories: a series shown together, "Đọc thêm" and "Cũng đưa tin" (newsletter.select).
+
+
+def story_digest() -> Digest:
+    """A series of two parts together in part order, related stories, other outlets."""
+    at = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    bai1 = entry(
+        11,
+        "Bài 1: Quyết tâm về đích trước thời hạn của cả nước",
+        at,
+        summary="Hà Tĩnh đặt mục tiêu hoàn thành xóa nhà tạm, nhà dột nát trước 30/8.",
+    )
+    bai2 = entry(
+        12,
+        "Bài 2: Huy động tổng lực, dồn sức trên những “đại công trường”",
+        at + timedelta(hours=6),
+        summary="Khắp các địa phương, lực lượng vũ trang, đoàn viên góp sức dựng nhà.",
+    )
+    fire = entry(
+        13,
+        "Cháy xưởng gỗ ở Thạch Hà, thiệt hại hàng tỷ đồng",
+        at + timedelta(hours=2),
+        summary="Ngọn lửa bùng phát lúc rạng sáng, thiêu rụi toàn bộ nhà xưởng.",
+    )
+    other = {
+        "tt": entry(21, "Cháy lớn tại xưởng gỗ Hà Tĩnh", at + timedelta(hours=3)),
+        "tn": entry(22, "Hà Tĩnh: cháy xưởng chế biến gỗ", at + timedelta(hours=4), link=None),
+        "r1": entry(31, "Hà Tĩnh khởi công 500 căn nhà cho hộ nghèo", at - timedelta(days=3)),
+        "r2": entry(32, "Nghệ An hỗ trợ xóa nhà tạm <cho> hộ khó khăn", at - timedelta(days=9)),
+        "r3": entry(33, "Cháy rừng ở Hương Khê được khống chế", at - timedelta(days=2)),
+    }
+    stories = {
+        11: DigestStory(
+            part=1,
+            parts=(1, 2),
+            related=(StoryRef(other["r1"], "Báo Hà Tĩnh"), StoryRef(other["r2"], "Báo Nghệ An")),
+        ),
+        12: DigestStory(part=2, continues=11),
+        13: DigestStory(
+            related=(StoryRef(other["r3"], "VnExpress"),),
+            also_reported_by=(
+                StoryRef(other["tt"], "Tuổi Trẻ"),
+                StoryRef(other["tn"], "Thanh Niên"),
+            ),
+        ),
+    }
+    return Digest(
+        sections=(DigestSection("xa-hoi", "Xã hội", (bai1, bai2, fire)),),
+        since=UNTIL - timedelta(days=1),
+        until=UNTIL,
+        stories=stories,
+    )
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("vi", ("Bài 1 → Bài 2", "Đọc thêm", "Cũng đưa tin")),
+        ("en", ("Part 1 → Part 2", "Read more", "Also reported by")),
+    ],
+)
+def test_series_related_and_other_outlets_show_in_both_parts(
+    locale: str, words: tuple[str, str, str]
+) -> None:
+    rendered = render(story_digest(), locale)
+    for text in (rendered.text, rendered.html):
+        for word in words:
+            assert text.count(word) == (2 if word in ("Đọc thêm", "Read more") else 1), word
+        # The series' parts in part order, the second under the first.
+        assert text.index("Quyết tâm về đích") < text.index("Huy động tổng lực")
+        assert text.index("Huy động tổng lực") < text.index("Cháy xưởng gỗ ở Thạch Hà")
+    page = Page(rendered.html)
+    assert "https://baohatinh.example.vn/bai-21.html" in page.links()  # Tuổi Trẻ's report
+    assert "https://baohatinh.example.vn/bai-31.html" in page.links()  # a related story
+    assert "Nghệ An hỗ trợ xóa nhà tạm &lt;cho&gt; hộ khó khăn" in rendered.html
+    assert "\n  → Bài 2: Huy động tổng lực" in rendered.text

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from feedsvc.config import Category
-from feedsvc.model import Digest, Entry, Filed
+from feedsvc.model import Digest, DigestStory, Entry, Filed, StoryRef
 from feedsvc.newsletter.select import select_digest
+from feedsvc.stories.model import SeriesContext, StoryContext
 from tests.conftest import NOW
 
 SINCE, UNTIL = NOW - timedelta(days=1), NOW
@@ -28,7 +29,10 @@ def filed(n: int, *categories: str, seen: timedelta = timedelta(hours=1), **extr
 
 
 def select(
-    *items: Filed, wanted: tuple[str, ...] = ("xa-hoi", "tre-em"), limit: int = 10
+    *items: Filed,
+    wanted: tuple[str, ...] = ("xa-hoi", "tre-em"),
+    limit: int = 10,
+    stories: dict[int, StoryContext] | None = None,
 ) -> Digest:
     return select_digest(
         items,
@@ -37,6 +41,7 @@ def select(
         since=SINCE,
         until=UNTIL,
         max_per_category=limit,
+        stories=stories or {},
     )
 
 
@@ -90,3 +95,44 @@ def test_newest_first_and_capped_with_a_count_of_the_rest() -> None:
 
 def test_only_the_subscribers_categories() -> None:
     assert select(filed(1, "xa-hoi"), wanted=("tre-em",)).empty
+
+
+# Stories (store.stories contexts): one story once, series together, related kept.
+
+
+def test_a_story_from_several_outlets_comes_once_from_the_first_publisher() -> None:
+    # Published at UNTIL - n minutes: 30 is the first of the three to publish.
+    items = [filed(10, "xa-hoi"), filed(20, "xa-hoi"), filed(30, "xa-hoi"), filed(5, "xa-hoi")]
+    others = (StoryRef(items[0].entry, "Tuổi Trẻ"), StoryRef(items[1].entry, "Thanh Niên"))
+    stories = {
+        10: StoryContext(cluster_id=10),
+        20: StoryContext(cluster_id=10),
+        30: StoryContext(cluster_id=10, also_reported_by=others),
+        5: StoryContext(cluster_id=5),
+    }
+    digest = select(*items, wanted=("xa-hoi",), stories=stories)
+    assert ids(digest) == [[5, 30]]
+    assert digest.stories[30].also_reported_by == others
+    assert 5 not in digest.stories
+
+
+def test_a_series_shows_its_parts_together_in_part_order() -> None:
+    items = [filed(n, "xa-hoi") for n in (1, 2, 3, 4)]  # 1 is the newest
+    related = (StoryRef(items[3].entry, "Báo Hà Tĩnh"),)
+
+    def part(n: int) -> SeriesContext:
+        return SeriesContext(id=99, title="Bài 1", part=n, parts=())
+
+    stories = {
+        1: StoryContext(series=part(3), cluster_id=1),
+        2: StoryContext(cluster_id=2, related=related),
+        3: StoryContext(series=part(1), cluster_id=3),
+        4: StoryContext(series=part(2), cluster_id=4),
+    }
+    digest = select(*items, wanted=("xa-hoi",), stories=stories)
+    # Where the newest part was: Bài 1, Bài 2, Bài 3, then the next story.
+    assert ids(digest) == [[3, 4, 1, 2]]
+    assert digest.stories[3] == DigestStory(part=1, parts=(1, 2, 3))
+    assert digest.stories[4] == DigestStory(part=2, continues=3)
+    assert digest.stories[1] == DigestStory(part=3, continues=3)
+    assert digest.stories[2].related == related

@@ -6,6 +6,8 @@ only the bytes move: the same article in NFD, in windows-1258 or with padding
 around its guid has the same identity, because every input here is already
 cleaned to NFC single lines by the parser. ``content_hash`` is the other half:
 same identity plus a different hash means "edited, update in place".
+Links are compared as ``stories.exact.normalize_link`` says, the one home of
+what makes two links the same.
 """
 
 from __future__ import annotations
@@ -13,39 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from feedsvc._text import clean_line
 from feedsvc.model import Enclosure
+from feedsvc.stories.exact import normalize_link
 
 FINGERPRINT_PREFIX = "sha256:"
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-
-
-def normalize_link(url: str) -> str:
-    """Return ``url`` in the form used to compare links across polls and sources.
-
-    Lower-cases scheme and host, drops a default port, the fragment and ``utm_*``
-    tracking parameters, and keeps every other query parameter in its order and
-    spelling (some CMSs route on parameter order). Never raises: a URL that
-    cannot be split is returned cleaned but otherwise as given.
-    """
-    url = clean_line(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return url
-    if not parts.scheme or not parts.netloc:
-        return urlunsplit(parts._replace(fragment=""))
-    return urlunsplit(
-        SplitResult(
-            scheme=parts.scheme.lower(),
-            netloc=_normalize_netloc(parts.netloc, parts.scheme.lower()),
-            path=parts.path or "/",
-            query=_drop_tracking(parts.query),
-            fragment="",
-        )
-    )
 
 
 def entry_identity(
@@ -105,20 +79,3 @@ def _serialize(fields: Sequence[object]) -> str:
 
 def _enclosures(enclosures: Sequence[Enclosure]) -> list[list[object]]:
     return [[e.url, e.type, e.length] for e in enclosures]
-
-
-def _normalize_netloc(netloc: str, scheme: str) -> str:
-    userinfo, at, hostport = netloc.rpartition("@")
-    host, colon, port = hostport.rpartition(":")
-    if not colon or "]" in port:  # no port, or the colon was inside an IPv6 literal
-        host, port = hostport, ""
-    if port == _DEFAULT_PORTS.get(scheme) or (colon and not port):
-        port = ""
-    return f"{userinfo}{at}{host.lower()}{':' if port else ''}{port}"
-
-
-def _drop_tracking(query: str) -> str:
-    if "utm_" not in query.lower():
-        return query
-    kept = [p for p in query.split("&") if not p.lower().startswith("utm_")]
-    return "&".join(kept)

@@ -16,6 +16,7 @@ from feedsvc.newsletter.periods import latest_periods
 from feedsvc.newsletter.select import select_digest
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
+from feedsvc.stories.model import StoryContext
 
 
 class Digests:
@@ -29,6 +30,7 @@ class Digests:
         self.config = config
         self.store = store
         self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
+        self._stories: dict[tuple[datetime, datetime], dict[int, StoryContext]] = {}
         self._selected: dict[tuple[frozenset[str], datetime, datetime], Digest] = {}
 
     def for_subscriber(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
@@ -38,7 +40,11 @@ class Digests:
         if digest is None:
             window = (since, until)
             if window not in self._candidates:
-                self._candidates[window] = self.store.categories.first_seen_between(since, until)
+                candidates = self.store.categories.first_seen_between(since, until)
+                self._candidates[window] = candidates
+                self._stories[window] = self.store.stories.contexts(
+                    [item.entry.id for item in candidates]
+                )
             digest = self._selected[key] = select_digest(
                 self._candidates[window],
                 categories=self.config.categories,
@@ -46,6 +52,7 @@ class Digests:
                 since=since,
                 until=until,
                 max_per_category=self.config.newsletter.max_items_per_category,
+                stories=self._stories[window],
             )
         return digest
 

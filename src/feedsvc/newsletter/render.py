@@ -12,7 +12,7 @@ and http(s) URLs; entry HTML is never embedded, so nothing executable can get in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parseaddr
@@ -29,7 +29,7 @@ from jinja2 import Template
 from feedsvc import i18n, templates_loader
 from feedsvc._text import clean_line, shorten
 from feedsvc.config import Config
-from feedsvc.model import Digest, DigestSection, Entry
+from feedsvc.model import Digest, DigestSection, DigestStory, Entry, StoryRef
 
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
 PREFERENCES_URL = "@@PREFERENCES_URL@@"
@@ -58,12 +58,32 @@ class RenderedDigest:
 
 
 @dataclass(frozen=True, slots=True)
+class _LinkView:
+    title: str
+    url: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StoryView:
+    """An entry's story decorations (templates/email/_story.*): its place in a series
+    shown together, its related stories, the other outlets that reported it."""
+
+    part: str  # "Bài 2", when the entry is a part of a series shown together
+    series: str  # on the first part: "Bài 1 → Bài 2"
+    continues: bool  # a later part, shown under the first
+    related: tuple[_LinkView, ...]
+    also_reported_by: tuple[_LinkView, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _EntryView:
     title: str
     url: str | None
     date: str
     summary: str
     image: str | None
+    story: _StoryView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +155,9 @@ def render_digest(
     words = _Words(config, locale, timezone)
     ids = list(categories) if categories is not None else [s.category_id for s in digest.sections]
     base = _base_url(config)
-    sections = tuple(_section_view(s, words, base, now, view_url) for s in digest.sections)
+    sections = tuple(
+        _section_view(s, words, base, now, view_url, digest.stories) for s in digest.sections
+    )
     context = _common_context(config, words) | {
         "view_url": _web_url(view_url),
         "subject": _subject(digest, config, words),
@@ -220,7 +242,12 @@ def _reason(config: Config, words: _Words, ids: Sequence[str], schedule: str | N
 
 
 def _section_view(
-    section: DigestSection, words: _Words, base: str, now: datetime, view_url: str | None
+    section: DigestSection,
+    words: _Words,
+    base: str,
+    now: datetime,
+    view_url: str | None,
+    stories: Mapping[int, DigestStory],
 ) -> _SectionView:
     # "… and N more" opens the page that lists them: the edition's own section.
     page = (
@@ -229,13 +256,17 @@ def _section_view(
     return _SectionView(
         id=section.category_id,
         title=_neutral(section.title),
-        entries=tuple(_entry_view(entry, words, now) for entry in section.entries),
+        entries=tuple(
+            _entry_view(entry, words, now, stories.get(entry.id)) for entry in section.entries
+        ),
         more=section.more,
         more_url=page,
     )
 
 
-def _entry_view(entry: Entry, words: _Words, now: datetime) -> _EntryView:
+def _entry_view(
+    entry: Entry, words: _Words, now: datetime, story: DigestStory | None = None
+) -> _EntryView:
     # A publisher date after the render time is a wrong clock: show when we saw it.
     moment = entry.date if entry.date <= now else entry.first_seen
     return _EntryView(
@@ -244,6 +275,31 @@ def _entry_view(entry: Entry, words: _Words, now: datetime) -> _EntryView:
         date=words.date_time(moment),
         summary=_neutral(shorten(clean_line(entry.summary), SUMMARY_CHARS)),
         image=_web_url(entry.image),
+        story=_story_view(story, words) if story is not None else None,
+    )
+
+
+def _story_view(story: DigestStory, words: _Words) -> _StoryView:
+    def part(n: int) -> str:
+        return words.gettext("Part {n}").format(n=words.number(n))
+
+    return _StoryView(
+        part=part(story.part)
+        if story.part is not None and (story.parts or story.continues)
+        else "",
+        series=" → ".join(part(n) for n in story.parts),
+        continues=story.continues is not None,
+        related=tuple(_link_view(ref) for ref in story.related),
+        also_reported_by=tuple(_link_view(ref) for ref in story.also_reported_by),
+    )
+
+
+def _link_view(ref: StoryRef) -> _LinkView:
+    title = clean_line(ref.entry.title)
+    return _LinkView(
+        title=_neutral(title),
+        url=_web_url(ref.entry.link),
+        source=_neutral(clean_line(ref.source) or ref.entry.source_id),
     )
 
 

@@ -19,7 +19,7 @@ bytes from a document's :func:`head` and each entry's element
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -41,6 +41,7 @@ from feedsvc.publish.items import (
     utc,
 )
 from feedsvc.publish.urls import FEED_STYLESHEET
+from feedsvc.stories.model import StoryContext
 
 __all__ = ["MEDIA_TYPES", "FeedInfo", "Format", "render", "render_all"]
 
@@ -52,7 +53,13 @@ _OCTETS = "application/octet-stream"
 _STYLESHEET = f'<?xml-stylesheet type="text/xsl" href="{FEED_STYLESHEET}"?>\n'.encode()
 
 
-def render(fmt: Format, feed: FeedInfo, entries: Sequence[Entry], now: datetime) -> bytes:
+def render(
+    fmt: Format,
+    feed: FeedInfo,
+    entries: Sequence[Entry],
+    now: datetime,
+    stories: Mapping[int, StoryContext] | None = None,
+) -> bytes:
     """The feed document in ``fmt``: every given entry, newest first.
 
     The caller chooses the entries (at most ``feeds.max_items``, deduplicated).
@@ -64,16 +71,24 @@ def render(fmt: Format, feed: FeedInfo, entries: Sequence[Entry], now: datetime)
         feed: the feed's own title, links and language.
         entries: the entries to show, in any order.
         now: the time to give an empty feed as its last update (aware).
+        stories: each entry's story (``store.stories``) by entry id: its series,
+            related stories and other outlets.
     """
-    return render_all((fmt,), feed, entries, now)[fmt]
+    return render_all((fmt,), feed, entries, now, stories)[fmt]
 
 
 def render_all(
-    formats: Iterable[Format], feed: FeedInfo, entries: Sequence[Entry], now: datetime
+    formats: Iterable[Format],
+    feed: FeedInfo,
+    entries: Sequence[Entry],
+    now: datetime,
+    stories: Mapping[int, StoryContext] | None = None,
 ) -> dict[Format, bytes]:
-    """The feed document in each of ``formats``, as :func:`render` writes it."""
+    """The feed document in each of ``formats``, as :func:`render` writes it (with each
+    entry's story from ``stories``, by entry id)."""
     context = feed.entry_context
-    items = sorted((to_item(e, context) for e in entries), key=newest_first)
+    stories = stories or {}
+    items = sorted((to_item(e, context, stories.get(e.id)) for e in entries), key=newest_first)
     updated = max((i.updated for i in items), default=utc(now))
     return {fmt: _write(fmt, feed, items, updated) for fmt in formats}
 
@@ -164,6 +179,7 @@ def _atom_entry(fe: Any, item: Item) -> None:
         fe.summary(item.summary)
     # An Atom entry needs content or an alternate link (RFC 4287 4.1.1.1).
     content = item.content_html or ("" if item.link else html.escape(item.summary or item.title))
+    content = _with_story(content, item)
     if content:
         fe.content(content, type="html")
 
@@ -174,13 +190,23 @@ def _rss_entry(fe: Any, item: Item) -> None:
     # RSS <description> is HTML: plain text goes in escaped.
     if item.summary:
         fe.description(html.escape(item.summary, quote=False))
-    if item.content_html:
-        fe.content(item.content_html)  # content:encoded, or description when no summary
+    content = _with_story(item.content_html, item)
+    if content:
+        fe.content(content)  # content:encoded, or description when no summary
     if item.author and _is_email(item.author):
         fe.author(email=item.author)
     enclosure = _rss_enclosure(item)
     if enclosure:
         fe.enclosure(enclosure.url, str(enclosure.length), enclosure.type or _OCTETS)
+
+
+def _with_story(content: str, item: Item) -> str:
+    """``content`` followed by the item's related stories and other outlets, where
+    readers show them (a content without HTML of its own starts from the summary)."""
+    if not item.story.related and not item.story.also_reported_by:
+        return content
+    lead = content or html.escape(item.summary, quote=False)
+    return lead + item.story.content_html()
 
 
 def _rss_enclosure(item: Item) -> Enclosure | None:
@@ -220,9 +246,10 @@ class _FeedExtras:
 class _EntryExtras:
     """Entry-level elements feedgen 1.0 cannot write correctly.
 
-    Atom enclosures: feedgen's ``atom_entry`` drops every attribute but
-    ``href`` from entry links, which would turn an enclosure into a second
-    ``alternate`` link (invalid), so they are written here. Thumbnails go out as
+    Atom enclosures and related stories (``rel="related"``): feedgen's
+    ``atom_entry`` drops every attribute but ``href`` from entry links, which
+    would turn them into more ``alternate`` links (invalid), so they are
+    written here. Thumbnails go out as
     ``media:thumbnail``, enclosures RSS cannot carry (only one is allowed, and
     only with a known length) as ``media:content``, and an author who is a name
     rather than an email address as ``dc:creator``.
@@ -241,6 +268,9 @@ class _EntryExtras:
                 link.set("type", enclosure.type)
             if enclosure.length:
                 link.set("length", str(enclosure.length))
+        for related in self.item.story.related:
+            if related.url:
+                xml_elem("link", entry, rel="related", href=related.url, title=related.title)
         self._thumbnail(entry)
         return entry
 

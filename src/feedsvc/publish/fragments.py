@@ -10,7 +10,9 @@ JSON Feed without items) with the cached fragments in between.
 A fragment depends on the entry row, on :class:`~feedsvc.publish.items.EntryContext`
 (``to_item`` reads nothing else of the feed) and on the code that renders it.
 Its key is therefore the entry id with its revision (an edit raises it; a
-deleted entry's fragments go with it, by foreign key) and :func:`context_key`,
+deleted entry's fragments go with it, by foreign key; :func:`revision` adds
+the revision of its story, which a new report of the same story or a new part
+of its series raises) and :func:`context_key`,
 a hash of the context and of this renderer: the source of the publish modules
 and the versions of feedgen, lxml and libxml2, so an upgrade never serves
 elements an older renderer wrote.
@@ -35,10 +37,11 @@ from typing import Any
 import feedgen.version
 from lxml import etree
 
-from feedsvc import _text
+from feedsvc import _text, i18n
 from feedsvc.model import Entry, Fragment
 from feedsvc.publish import feeds, items, jsonfeed
 from feedsvc.publish.items import EntryContext, FeedInfo, Format, Item, XmlFormat, to_item, utc
+from feedsvc.stories.model import StoryContext
 
 # The closing tags that follow a document's last entry.
 _END: dict[XmlFormat, bytes] = {"rss": b"</channel></rss>", "atom": b"</feed>"}
@@ -51,12 +54,26 @@ def context_key(context: EntryContext) -> str:
     return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
 
+Stories = Mapping[int, StoryContext]
+_NO_STORIES: Stories = {}
+
+
+def revision(entry: Entry, stories: Stories) -> int:
+    """A fragment's revision: the entry's, plus its story's (one more once detected).
+
+    Both only ever go up, so their sum moves on with every change of either.
+    """
+    story = stories.get(entry.id)
+    return entry.revision + (story.revision + 1 if story is not None else 0)
+
+
 def render_cached(
     formats: Iterable[Format],
     feed: FeedInfo,
     entries: Sequence[Entry],
     now: datetime,
     cached: Mapping[int, Fragment],
+    stories: Stories = _NO_STORIES,
 ) -> tuple[dict[Format, bytes], list[Fragment]]:
     """The documents ``render_all`` would write, from ``cached`` fragments where they are
     current (same revision, every format there), and the fragments that had to be
@@ -64,30 +81,36 @@ def render_cached(
 
     Args:
         cached: fragments by entry id, already of this feed's :func:`context_key`.
+        stories: the entries' story contexts (``store.stories``), by entry id.
     """
     formats = tuple(formats)
     wanted = set(formats)
-    missing = [entry for entry in entries if _stale(cached.get(entry.id), entry, wanted)]
-    built = build(formats, feed, missing)
+    missing = [entry for entry in entries if _stale(cached.get(entry.id), entry, wanted, stories)]
+    built = build(formats, feed, missing, stories)
     fragments = {**cached, **{fragment.entry_id: fragment for fragment in built}}
     shown = [fragments[entry.id] for entry in entries]
     return {fmt: assemble(fmt, feed, shown, now) for fmt in formats}, built
 
 
-def _stale(fragment: Fragment | None, entry: Entry, formats: set[Format]) -> bool:
+def _stale(fragment: Fragment | None, entry: Entry, formats: set[Format], stories: Stories) -> bool:
     return (
         fragment is None
-        or fragment.revision != entry.revision
+        or fragment.revision != revision(entry, stories)
         or not fragment.bodies.keys() >= formats
     )
 
 
-def build(formats: Iterable[Format], feed: FeedInfo, entries: Sequence[Entry]) -> list[Fragment]:
+def build(
+    formats: Iterable[Format],
+    feed: FeedInfo,
+    entries: Sequence[Entry],
+    stories: Stories = _NO_STORIES,
+) -> list[Fragment]:
     """Each entry's fragment in ``formats`` (each entry cleaned once for all of them)."""
     if not entries:
         return []
     context = feed.entry_context
-    shown = [(entry, to_item(entry, context)) for entry in entries]
+    shown = [(entry, to_item(entry, context, stories.get(entry.id))) for entry in entries]
     bodies = {
         fmt: _json_bodies(shown) if fmt == "json" else _xml_bodies(fmt, feed, shown)
         for fmt in formats
@@ -95,7 +118,7 @@ def build(formats: Iterable[Format], feed: FeedInfo, entries: Sequence[Entry]) -
     return [
         Fragment(
             entry.id,
-            entry.revision,
+            revision(entry, stories),
             item.id,
             item.published,
             item.updated,
@@ -153,7 +176,7 @@ def assemble(fmt: Format, feed: FeedInfo, fragments: Sequence[Fragment], now: da
 def _renderer() -> str:
     """A hash of everything that decides a fragment's bytes besides its entry and context."""
     digest = hashlib.sha256()
-    for module in (feeds, items, jsonfeed, _text):
+    for module in (feeds, items, jsonfeed, _text, i18n):
         digest.update(Path(module.__file__ or "").read_bytes())
     digest.update(Path(__file__).read_bytes())
     versions = (feedgen.version.version_str, etree.LXML_VERSION, etree.LIBXML_VERSION)

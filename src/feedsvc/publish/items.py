@@ -10,6 +10,7 @@ never changes.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from feedsvc import i18n
 from feedsvc._text import clean_line, clean_text, remove_invalid_chars, shorten
 from feedsvc.config import Category, Site
 from feedsvc.model import Enclosure, Entry
 from feedsvc.publish.urls import feed_url
+from feedsvc.stories.model import StoryContext, StoryRef
 
 Format = Literal["rss", "atom", "json"]
 XmlFormat = Literal["rss", "atom"]  # the formats feedgen writes
@@ -102,6 +105,63 @@ class FeedInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemLink:
+    """Another story as an item names it: its item id, title, link and source."""
+
+    id: str
+    title: str
+    url: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSeries:
+    """The series an item is a part of: the first part's item id, its title, this
+    item's part, and every part's item id in part order."""
+
+    id: str
+    title: str
+    part: int
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStory:
+    """What an item shows of its story (``stories``): its series, its related stories
+    ("Đọc thêm") and the other outlets that reported it."""
+
+    series: ItemSeries | None = None
+    related: tuple[ItemLink, ...] = ()
+    also_reported_by: tuple[ItemLink, ...] = ()
+    language: str = "vi"  # of the labels written into the content
+
+    def __bool__(self) -> bool:
+        return bool(self.series or self.related or self.also_reported_by)
+
+    def content_html(self) -> str:
+        """The related stories and the other outlets as HTML, for RSS and Atom content."""
+        _ = i18n.translator(self.language)
+        parts = []
+        if self.related:
+            links = "".join(f"<li>{_link(r)} ({html.escape(r.source)})</li>" for r in self.related)
+            parts.append(f"<p><strong>{_('Read more')}</strong></p><ul>{links}</ul>")
+        if self.also_reported_by:
+            links = ", ".join(
+                f'<a href="{html.escape(r.url)}">{html.escape(r.source)}</a>'
+                if r.url
+                else html.escape(r.source)
+                for r in self.also_reported_by
+            )
+            parts.append(f"<p>{_('Also reported by')}: {links}</p>")
+        return "".join(parts)
+
+
+def _link(ref: ItemLink) -> str:
+    title = html.escape(ref.title)
+    return f'<a href="{html.escape(ref.url)}">{title}</a>' if ref.url else title
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
     """One entry as every format shows it: clean, XML-safe, with a stable id."""
 
@@ -117,17 +177,19 @@ class Item:
     updated: datetime
     enclosures: tuple[Enclosure, ...]
     image: str | None
+    story: ItemStory = ItemStory()
 
 
-def to_item(entry: Entry, context: EntryContext) -> Item:
-    """``entry`` cleaned and identified for publishing in a feed of ``context``."""
+def to_item(entry: Entry, context: EntryContext, story: StoryContext | None = None) -> Item:
+    """``entry`` cleaned and identified for publishing in a feed of ``context``, with
+    what ``story`` says of its series, related stories and other outlets."""
     link = to_uri(entry.link)
     guid = to_uri(entry.guid) if entry.guid_is_permalink else None
     published = utc(entry.date)
     summary = clean_text(entry.summary).strip()
     title = clean_line(entry.title) or shorten(" ".join(summary.split()), 100)
     return Item(
-        id=guid or entry_id(entry, context.tag_authority),
+        id=item_id(entry, context.tag_authority),
         permalink=guid is not None,
         title=title or _UNTITLED.get(context.language, _UNTITLED["en"]),
         link=link,
@@ -139,7 +201,43 @@ def to_item(entry: Entry, context: EntryContext) -> Item:
         updated=max([published, *_later_dates(entry)]),
         enclosures=tuple(_enclosures(entry.enclosures)),
         image=to_uri(entry.image),
+        story=item_story(story, context) if story else ItemStory(),
     )
+
+
+def item_story(story: StoryContext, context: EntryContext) -> ItemStory:
+    """What an item shows of ``story``, every entry named by its item id."""
+    series = None
+    if story.series is not None and len(story.series.parts) > 1:
+        parts = story.series.parts
+        series = ItemSeries(
+            id=item_id(parts[0][1].entry, context.tag_authority),
+            title=clean_line(story.series.title),
+            part=story.series.part,
+            parts=tuple(item_id(ref.entry, context.tag_authority) for _, ref in parts),
+        )
+    return ItemStory(
+        series=series,
+        related=tuple(_item_link(ref, context) for ref in story.related),
+        also_reported_by=tuple(_item_link(ref, context) for ref in story.also_reported_by),
+        language=context.language,
+    )
+
+
+def _item_link(ref: StoryRef, context: EntryContext) -> ItemLink:
+    entry = ref.entry
+    return ItemLink(
+        id=item_id(entry, context.tag_authority),
+        title=clean_line(entry.title) or _UNTITLED.get(context.language, _UNTITLED["en"]),
+        url=to_uri(entry.link),
+        source=clean_line(ref.source) or entry.source_id,
+    )
+
+
+def item_id(entry: Entry, authority: str) -> str:
+    """The id of ``entry``'s item: its guid when that is a permalink, else :func:`entry_id`."""
+    guid = to_uri(entry.guid) if entry.guid_is_permalink else None
+    return guid or entry_id(entry, authority)
 
 
 def entry_id(entry: Entry, authority: str) -> str:

@@ -1,8 +1,9 @@
 """JSON Feed 1.1 (https://jsonfeed.org/version/1.1), which feedgen does not write.
 
-Kept to the fields the spec defines; dates in RFC 3339, ids as strings, and
-every item with ``content_html`` or, lacking HTML, ``content_text`` (the spec
-requires one of the two).
+Kept to the fields the spec defines, and ``_feedsvc`` (the spec's extension
+convention: a key starting with an underscore) for an item's story; dates in
+RFC 3339, ids as strings, and every item with ``content_html`` or, lacking
+HTML, ``content_text`` (the spec requires one of the two).
 """
 
 from __future__ import annotations
@@ -85,7 +86,32 @@ def _item(item: Item) -> dict[str, Any]:
         result["tags"] = list(item.categories)
     if item.enclosures:
         result["attachments"] = [_attachment(e.url, e.type, e.length) for e in item.enclosures]
+    if item.story:
+        result["_feedsvc"] = _extension(item)
     return result
+
+
+def _extension(item: Item) -> dict[str, Any]:
+    """The item's story as JSON Feed's extension convention has it: each key only where
+    it applies."""
+    story = item.story
+    extension: dict[str, Any] = {}
+    if story.series is not None:
+        series = story.series
+        extension["series"] = {
+            "id": series.id,
+            "title": series.title,
+            "part": series.part,
+            "parts": list(series.parts),
+        }
+    if story.related:
+        extension["related"] = [related.id for related in story.related]
+    if story.also_reported_by:
+        extension["also_reported_by"] = [
+            {"source": other.source, "url": other.url} if other.url else {"source": other.source}
+            for other in story.also_reported_by
+        ]
+    return extension
 
 
 def _attachment(url: str, media_type: str, length: int | None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Filing entries under categories and regenerating the stored feed documents.
 
-This is the publish stage's I/O shell: it reads entries from the store, calls
-the pure ``classify``, ``dedupe`` and ``render_cached``, and stores documents. It
+This is the publish stage's I/O shell: it detects the stories of new entries
+(``store.stories``), reads entries from the store, calls the pure ``classify``,
+``dedupe``, ``one_per_story`` and ``render_cached``, and stores documents. It
 runs once per poll (not once per source), for the categories that poll changed.
 Each entry's part of a document is rendered once per revision and cached in the
 store (``publish.fragments``); a document is assembled from those.
@@ -12,18 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from feedsvc import metrics
 from feedsvc.classify import Classifier
 from feedsvc.config import Config
 from feedsvc.model import Entry, PollResult
-from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import MEDIA_TYPES, FeedInfo, Format
 from feedsvc.publish.fragments import context_key, render_cached
 from feedsvc.publish.opml import render_opml
 from feedsvc.store import Store
+from feedsvc.stories.clusters import one_per_story
+from feedsvc.stories.exact import dedupe
+from feedsvc.stories.model import StoryContext
 
 log = logging.getLogger("feedsvc.publish")
 
@@ -47,7 +50,20 @@ class Publisher:
         """
         if not any(result.entry_ids for result in results):
             return []
+        self.detect(now)
         return self.regenerate([*self.file_unfiled(), ALL], now)
+
+    def detect(self, now: datetime) -> int:
+        """Detect the story of every entry that has none yet (this poll's, a killed
+        one's, or all of them after an upgrade); return how many entries' items changed.
+
+        Members of a story or series a new entry joined are marked unfiled, so the
+        filing that follows regenerates their feeds too.
+        """
+        changed = self.store.stories.detect_pending(now)
+        if changed:
+            log.info("stories detected", extra={"fields": {"changed": len(changed)}})
+        return len(changed)
 
     def feed_urls(self, documents: Sequence[str]) -> list[str]:
         """The public URLs of changed feed documents (what a WebSub hub is told)."""
@@ -106,8 +122,9 @@ class Publisher:
         limit = self.config.feeds.max_items
         # Twins of a story take room before dedupe: read more than will be shown.
         newest = self.store.categories.newest(None if info.id == ALL else info.id, limit * 2)
-        entries = dedupe(newest)[:limit]
-        documents = self.render_feed(info, entries, now)
+        stories = self.store.stories.contexts([entry.id for entry in newest])
+        entries = one_per_story(dedupe(newest), stories)[:limit]
+        documents = self.render_feed(info, entries, now, stories)
         return [
             f"{info.id}.{fmt}"
             for fmt, body in documents.items()
@@ -117,20 +134,25 @@ class Publisher:
         ]
 
     def render_feed(
-        self, info: FeedInfo, entries: Sequence[Entry], now: datetime
+        self,
+        info: FeedInfo,
+        entries: Sequence[Entry],
+        now: datetime,
+        stories: Mapping[int, StoryContext] | None = None,
     ) -> dict[Format, bytes]:
         """``render_all``'s documents, each entry's part taken from the fragment cache
         when it is current there; the fragments rendered afresh are cached."""
         formats = self.config.feeds.formats
         context = context_key(info.entry_context)
         cached = self.store.fragments.get([entry.id for entry in entries], formats, context)
-        documents, built = render_cached(formats, info, entries, now, cached)
+        documents, built = render_cached(formats, info, entries, now, cached, stories or {})
         self.store.fragments.put(built, context)
         return documents
 
     def publish_all(self, now: datetime) -> list[str]:
         """File what is unfiled, reclassify if the categories changed, then regenerate
         every feed and the OPML."""
+        self.detect(now)
         if not self.reclassify_if_changed():
             self.file_unfiled()
         changed = self.regenerate([ALL, *(c.id for c in self.config.categories)], now)

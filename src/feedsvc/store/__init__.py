@@ -26,6 +26,7 @@ from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.reading import ReadingStore
 from feedsvc.store.sources import SourceStore
+from feedsvc.store.stories import StoryStore
 from feedsvc.store.subscribers import SubscriberStore
 
 
@@ -47,6 +48,7 @@ class Store:
         self.activity = ActivityStore(engine)
         self.console = ConsoleStore(engine)
         self.reading = ReadingStore(engine)
+        self.stories = StoryStore(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -209,6 +210,74 @@ fragments = Table(
     Column("json", LargeBinary),
 )
 
+# Story identity (feedsvc.stories, store.stories): what detection keeps of each entry
+# to compare later entries with, and what it decided. Rows go with their entry.
+
+story_entries = Table(
+    "story_entries",
+    metadata,
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),  # as detection read it
+    Column("cluster_id", BigInteger, nullable=False),  # the entry id of its first member
+    Column("series_id", BigInteger),  # the entry id of the series' first part
+    Column("series_part", Integer),
+    Column("kicker", Text, nullable=False, default=""),
+    Column("exact", LargeBinary, nullable=False),  # signed 64-bit exact keys, packed
+    Column("shingles", LargeBinary, nullable=False),  # 32-bit hashes, packed
+    Column("names", LargeBinary, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # (63-bit term, float32) pairs
+    # Raised when what its feed items show of its story changes (a new member of its
+    # cluster, a new part of its series): part of its fragments' revision.
+    Column("revision", Integer, nullable=False, default=0),
+    Index("ix_story_entries_cluster_id", "cluster_id"),
+    Index("ix_story_entries_series_id", "series_id"),
+    Index("ix_story_entries_source_id_published_at", "source_id", "published_at"),
+)
+
+# MinHash LSH band keys and exact keys (stories.minhash, stories.exact) per entry.
+story_bands = Table(
+    "story_bands",
+    metadata,
+    Column("band_key", BigInteger, primary_key=True),
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_story_bands_entry_id", "entry_id"),
+    sqlite_with_rowid=False,  # the key is the row: one b-tree, not two
+)
+
+# The inverted index of entries' heaviest terms (stories.terms.POSTED_TERMS each).
+story_terms = Table(
+    "story_terms",
+    metadata,
+    Column("term", BigInteger, primary_key=True),
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_story_terms_term_published_at", "term", "published_at"),
+    Index("ix_story_terms_entry_id", "entry_id"),
+    sqlite_with_rowid=False,
+)
+
+# How many detected entries have each term (the IDF's document frequencies).
+story_term_counts = Table(
+    "story_term_counts",
+    metadata,
+    Column("term", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# "Đọc thêm": up to three earlier stories per entry, best first.
+story_related = Table(
+    "story_related",
+    metadata,
+    Column("entry_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("related_id", Id, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("similarity", Float, nullable=False),
+    Index("ix_story_related_related_id", "related_id"),
+)
+
 settings = Table(
     "settings",
     metadata,
@@ -308,6 +377,7 @@ delivery_tallies = Table(
     Column("edition", String(32), primary_key=True),  # "" for none
     Column("state", String(16), primary_key=True),
     Column("count", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 editions = Table(

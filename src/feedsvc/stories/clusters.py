@@ -24,12 +24,17 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
-from feedsvc.stories.model import Cluster, ClusterCandidate, StoryFeatures
+from feedsvc.model import Entry
+from feedsvc.stories.model import Cluster, ClusterCandidate, StoryContext, StoryFeatures
 
 CLUSTER_WINDOW = timedelta(days=3)
+# The most recent stored entries per band key a lookup returns. A story has a few
+# outlets; a key that hundreds of entries share is a feed's template ("Tin 12: …"),
+# and without a bound every new item of such a feed compared itself with all before.
+CANDIDATES_PER_BAND = 20
 JACCARD_MIN = 0.16
 NAMES_MIN = 0.5  # share of the smaller set of names and amounts found in the other
 
@@ -78,3 +83,32 @@ def names_agree(a: frozenset[int], b: frozenset[int]) -> bool:
     if not a or not b:
         return True
     return len(a & b) / min(len(a), len(b)) >= NAMES_MIN
+
+
+def one_per_story(entries: Sequence[Entry], stories: Mapping[int, StoryContext]) -> list[Entry]:
+    """Keep one entry per story (cluster): the one published first (then the smallest id).
+
+    Entries without a story context (not detected yet) are kept. The kept
+    entries come back in their input order.
+    """
+    first: dict[int, Entry] = {}
+    for entry in entries:
+        story = stories.get(entry.id)
+        if story is None or story.cluster_id is None:
+            continue
+        kept = first.get(story.cluster_id)
+        if kept is None or _seniority(entry) < _seniority(kept):
+            first[story.cluster_id] = entry
+    shown = {entry.id for entry in first.values()}
+    return [
+        entry
+        for entry in entries
+        if entry.id in shown or stories.get(entry.id, _UNDETECTED).cluster_id is None
+    ]
+
+
+_UNDETECTED = StoryContext()
+
+
+def _seniority(entry: Entry) -> tuple[datetime, int]:
+    return (entry.date, entry.id)

@@ -1,12 +1,11 @@
 """Exact copies of a story: the same link, or the same guid with the same title.
 
-This is story identity's exact half, brought here from ``ingest.identity``
-(``normalize_link``) and ``publish.dedupe`` (``dedupe``) so that one module
-owns what "the same story" means; until the callers move (publish,
-newsletter), those modules keep their own copies, and the tests here hold
-both to the same behaviour. ``exact_keys`` gives the same sameness as keys
-for the store's band table: an entry that shares one with a stored entry is
-in its story, whatever the text says.
+This is story identity's exact half, the one module that owns what "the same
+story" means: ingest's identities use ``normalize_link``, and the feeds and the
+digest ``dedupe`` (what detection has not seen yet, and exact twins).
+``exact_keys`` gives the same sameness as keys for the store's band table: an
+entry that shares one with a stored entry is in its story, whatever the text
+says.
 """
 
 from __future__ import annotations

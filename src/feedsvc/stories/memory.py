@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from feedsvc.stories import terms as term_vectors
+from feedsvc.stories.clusters import CANDIDATES_PER_BAND
 from feedsvc.stories.model import (
     ClusterCandidate,
     Detection,
@@ -85,12 +86,17 @@ class MemoryIndex:
         found: dict[int, ClusterCandidate] = {}
         exact = set(exact)
         for key in (*bands, *exact):
+            taken = 0
             for entry_id in reversed(self._bands.get(key, ())):  # newest first
                 stored = self._entries[entry_id]
-                if key not in exact and stored.features.published < since:
-                    if stored.features.published < since - _DISORDER:
-                        break  # as an index on (band_key, published_at) stops
-                    continue
+                if key not in exact:
+                    if stored.features.published < since:
+                        if stored.features.published < since - _DISORDER:
+                            break  # as an index on (band_key, published_at) stops
+                        continue
+                    taken += 1
+                    if taken > CANDIDATES_PER_BAND:
+                        break
                 if entry_id in found:
                     continue
                 f = stored.features

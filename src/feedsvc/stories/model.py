@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedsvc.model import Entry
+from feedsvc.model import Entry, StoryRef
+
+__all__ = ["StoryRef"]  # defined in model: digests carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +181,31 @@ class Detection:
     cluster: Cluster
     series: Series | None
     related: tuple[Related, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesContext:
+    """The series an entry is a part of: its id (the first part's entry id), a title (the
+    first part's), the entry's part and every stored part in part order."""
+
+    id: int
+    title: str
+    part: int
+    parts: tuple[tuple[int, StoryRef], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryContext:
+    """What surrounds one entry's story: what a story page, a digest and a feed item show.
+
+    ``also_reported_by`` are the other outlets' reports of the same story (one per
+    source, first published first); ``cluster`` every member's entry id, this one
+    included, first published first; ``revision`` goes up when any of it changes.
+    """
+
+    series: SeriesContext | None = None
+    related: tuple[StoryRef, ...] = ()
+    also_reported_by: tuple[StoryRef, ...] = ()
+    cluster_id: int | None = None
+    cluster: tuple[int, ...] = ()
+    revision: int = 0

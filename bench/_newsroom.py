@@ -206,3 +206,38 @@ def add_subscribers(db: Path, work: Path, *, categories: int, total: int, combos
             )
     finally:
         store.close()
+
+
+TOPICS = (
+    "cầu vượt",
+    "Người dân",
+    "nhà ở",
+    "chương trình",
+    "kinh nghiệm",
+    "huong son",
+    "giao thương",
+    "tỷ lệ",
+    "đà nẵng",
+    "bão số 3",
+    "Hà Nội",
+    "bóng đá",
+    "covid-19",
+    "lũ lụt",
+)
+"""Topics the benchmark's followers pick two of: phrases of the samples (toned or not) and
+phrases that match nothing, so some followers get a topics section and some do not."""
+
+
+def add_topics(db: Path, work: Path, *, categories: int, every: int) -> int:
+    """Give every ``every``-th subscriber two of :data:`TOPICS` (pairs in turn, so most
+    followers' (categories, topics) differ); return how many follow topics."""
+    config = write_config(work / "newsroom.yaml", db, categories=categories)
+    pairs = list(itertools.combinations(TOPICS, 2))
+    store = Store.open(config.database_url)
+    try:
+        followers = store.subscribers.list()[::every]
+        for n, reader in enumerate(followers):
+            store.subscribers.update(reader.id, topics=pairs[n % len(pairs)])
+    finally:
+        store.close()
+    return len(followers)

@@ -7,7 +7,7 @@ reading English: 20 variants of the digest, 14 stories per category, about 60
 KB a message (issue 15: real-size messages).
 Each run sends to a fresh aiosmtpd server (tests/smtpserver.py) in a process of
 its own, so its CPU is not counted, and afterwards checks from the server's
-counts that every subscriber received exactly one message. Two scenarios
+counts that every subscriber received exactly one message. Three scenarios
 (`_newsletter_scenarios`), each in a fresh interpreter on a fresh copy of the
 database, measured by `_measure.Window`:
 
@@ -16,7 +16,12 @@ database, measured by `_measure.Window`:
   waits), logging one line per delivery as ``feedsvc digest send`` does;
 * **bare aiosmtplib**: the same messages, built beforehand with the same
   ``Composer.compose``, sent by ``SMTP.sendmail`` in a loop over one reused
-  connection: the floor the digest send is held to.
+  connection: the floor the digest send is held to;
+* **digest send, topics** (issue 12): the digest send again, with every tenth
+  subscriber following two topics (``_newsroom.TOPICS``), so those subscribers'
+  digests are selected and rendered for their own (categories, topics). For
+  information: what following topics costs; the first row is what everyone
+  else costs.
 
 They run in turns, ``runs`` times each; a row is the median run, with the
 least and most CPU of its runs, and the target compares the medians.
@@ -35,7 +40,12 @@ from bench._measure import Usage, median, run_isolated
 from bench._report import Report, Row, Target, progress
 from bench._smtp import smtp_server
 
-_SCENARIOS = {"digest": "digest_scenario", "bare": "bare_smtp_scenario"}
+_SCENARIOS = {
+    "digest": "digest_scenario",
+    "bare": "bare_smtp_scenario",
+    "topics": "digest_scenario",
+}
+TOPIC_EVERY = 10  # every tenth subscriber follows topics in the "topics" scenario
 _TIMEOUT_S = 1800  # a run sends 600 MB through aiosmtpd; on a busy machine that takes a while
 
 
@@ -80,6 +90,7 @@ def run(quick: bool) -> Report:
         results = _measure_scenarios(plan, work, db)
     digest = _median(results["digest"])
     bare = _median(results["bare"])
+    topics = _median(results["topics"])
     rows = [
         Row.of_runs(
             f"digest send, {plan.subscribers} subscribers", [r.usage for r in results["digest"]]
@@ -87,12 +98,17 @@ def run(quick: bool) -> Report:
         Row.of_runs(
             "bare aiosmtplib, pre-built, one connection", [r.usage for r in results["bare"]]
         ),
+        Row.of_runs(
+            f"digest send, 1 in {TOPIC_EVERY} following 2 topics",
+            [r.usage for r in results["topics"]],
+        ),
     ]
     title = (
         f"newsletter: {plan.subscribers} subscribers, {plan.combinations} category "
         f"combinations, {plan.categories * plan.entries} new entries"
     )
-    return Report(title, rows, _targets(digest, bare), _notes(plan, digest, bare))
+    notes = [*_notes(plan, digest, bare), _topics_note(plan, digest, topics)]
+    return Report(title, rows, _targets(digest, bare), notes)
 
 
 def _measure_scenarios(plan: Plan, work: Path, db: Path) -> dict[str, list[_Run]]:
@@ -104,6 +120,8 @@ def _measure_scenarios(plan: Plan, work: Path, db: Path) -> dict[str, list[_Run]
         for name, function in _SCENARIOS.items():
             progress(f"newsletter: {name} ({n + 1}/{plan.runs})")
             copy = _newsroom.copy(db, work / f"{name}-{n}.db")
+            if name == "topics":
+                _newsroom.add_topics(copy, work, categories=plan.categories, every=TOPIC_EVERY)
             out = work / f"{name}-{n}.json"
             with smtp_server() as server:
                 _newsroom.write_config(
@@ -150,6 +168,21 @@ def _targets(digest: _Run, bare: _Run) -> list[Target]:
             f"sampled; the sending process's VmHWM {d.main_peak_mb:.0f} MB",
         ),
     ]
+
+
+def _topics_note(plan: Plan, digest: _Run, topics: _Run) -> str:
+    followers = -(-plan.subscribers // TOPIC_EVERY)
+    extra = topics.usage.cpu_s - digest.usage.cpu_s
+    return (
+        f"topics (issue 12): {followers:,} of the {plan.subscribers:,} subscribers follow two "
+        f"topics each (the pairs of {len(_newsroom.TOPICS)} in turn; every tenth subscriber "
+        f"falls on 2 of the {plan.combinations} category combinations), so their digests are "
+        f"selected and rendered per (categories, folded topics): the send took "
+        f"{topics.usage.cpu_s:.2f} s CPU against {digest.usage.cpu_s:.2f} s without topics "
+        f"(medians), {extra / followers * 1000:+.2f} ms per follower; compare the two rows' "
+        "min-max before reading a difference into it. Subscribers without topics share the "
+        "(categories, window) selection and its renders as before."
+    )
 
 
 def _notes(plan: Plan, digest: _Run, bare: _Run) -> list[str]:

@@ -34,6 +34,7 @@ from feedsvc.config import Config
 from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
 from feedsvc.newsletter import consent, roster
+from feedsvc.newsletter.topics import write_cell
 from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
@@ -466,6 +467,12 @@ def subscribers() -> None:
 @click.option("--schedule", help="One of newsletter.schedules (default: default_schedule).")
 @click.option("--locale", type=click.Choice(["vi", "en"]), help="Language of the emails.")
 @click.option("--confirmed", is_flag=True, help="Active at once, without double opt-in.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    help='A topic to follow by email, e.g. "đà nẵng" (repeatable).',
+)
 @config_option
 def subscribers_add(
     email: str,
@@ -473,13 +480,19 @@ def subscribers_add(
     schedule: str | None,
     locale: str | None,
     confirmed: bool,
+    topics: tuple[str, ...],
     config_path: Path,
 ) -> None:
     """Add a subscriber: pending, and sent the confirmation email, unless --confirmed."""
     config = load_config(config_path)
     try:
         signup = roster.check_signup(
-            config, email, categories or [c.id for c in config.categories], schedule, locale
+            config,
+            email,
+            categories or [c.id for c in config.categories],
+            schedule,
+            locale,
+            topics,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -495,6 +508,7 @@ def subscribers_add(
             subscriber, _ = store.subscribers.add(
                 signup.email,
                 categories=signup.categories,
+                topics=signup.topics,
                 schedule=signup.schedule,
                 locale=signup.locale,
                 timezone=config.site.timezone,
@@ -635,12 +649,13 @@ def subscribers_list(as_json: bool, config_path: Path) -> None:
                 "created_at": s.created_at.isoformat(),
                 "confirmed_at": s.confirmed_at.isoformat() if s.confirmed_at else None,
                 "bounce_count": s.bounce_count,
+                "topics": list(s.topics),
             }
             for s in everyone
         ]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("email", "status", "categories", "schedule", "locale", "bounces")
+    table = Table("email", "status", "categories", "schedule", "locale", "bounces", "topics")
     for s in everyone:
         table.add_row(
             s.email,
@@ -649,6 +664,7 @@ def subscribers_list(as_json: bool, config_path: Path) -> None:
             s.schedule,
             s.locale,
             str(s.bounce_count or ""),
+            shown(write_cell(s.topics)),
         )
     out.print(table)
     out.print(f"{len(everyone)} subscribers", markup=False)
@@ -670,7 +686,7 @@ def subscribers_remove(email: str, config_path: Path) -> None:
 @click.option("--confirmed", is_flag=True, help="Import as active (they opted in elsewhere).")
 @config_option
 def subscribers_import(file: Any, confirmed: bool, config_path: Path) -> None:
-    """Import CSV rows email,categories,schedule,locale[,status,created_at,confirmed_at].
+    """Import CSV rows email,categories,schedule,locale[,status,created_at,confirmed_at,topics].
 
     New pending rows are sent the confirmation email. Unsubscribed and bounced
     addresses stay so, with or without --confirmed; addresses already here are
@@ -790,7 +806,7 @@ def _print_dry_run(config: Config, store: Store, schedule: str) -> None:
             table.add_row(subscriber.email, "-", "(an earlier digest is still being sent)")
             continue
         found = digests.for_subscriber(subscriber, window.since, window.until)
-        sections = ", ".join(section.title for section in found.sections)
+        sections = ", ".join(section.title or "your topics" for section in found.sections)
         table.add_row(subscriber.email, str(found.count), sections or "(nothing new: no email)")
     out.print(table)
     out.print(f"dry run for {schedule} {period:%Y-%m-%d %H:%M} UTC: nothing sent", markup=False)

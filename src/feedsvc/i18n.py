@@ -47,6 +47,19 @@ VI: dict[str, str] = {
     "Choose at least one category.": "Hãy chọn ít nhất một chuyên mục.",
     "Choose how often you want the newsletter.": "Hãy chọn tần suất nhận bản tin.",
     "Choose a language.": "Hãy chọn một ngôn ngữ.",
+    # topics followed by email (newsletter/topics.py, web/_fields.html, email/digest.*)
+    "Topics to follow (optional)": "Chủ đề theo dõi (không bắt buộc)",
+    "One topic a line, a word or a phrase, up to 10; tones do not matter: "
+    "“da nang” also finds “Đà Nẵng”. Stories about them come first in each email, "
+    "from every category.": (
+        "Mỗi dòng một chủ đề, là một từ hoặc cụm từ, tối đa 10; gõ có dấu hay không đều "
+        "được: “da nang” cũng tìm thấy “Đà Nẵng”. Tin về các chủ đề này đứng đầu mỗi "
+        "bản tin, lấy từ mọi chuyên mục."
+    ),
+    "Follow at most 10 topics.": "Chỉ theo dõi được tối đa 10 chủ đề.",
+    "A topic can be at most 60 characters long.": "Mỗi chủ đề dài tối đa 60 ký tự.",
+    "A topic needs at least one letter or digit.": "Mỗi chủ đề cần có ít nhất một chữ hoặc số.",
+    "Your topics": "Chủ đề bạn theo dõi",
     "Check your email": "Hãy kiểm tra hộp thư",
     "If this address is not subscribed yet, we have sent it an email with a confirmation link.": (
         "Nếu địa chỉ này chưa đăng ký, chúng tôi vừa gửi tới đó một thư có liên kết xác nhận."

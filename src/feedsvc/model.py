@@ -259,6 +259,7 @@ class Subscriber:
     confirmed_at: datetime | None = None
     bounce_count: int = 0
     key: str = ""  # what its links name: random, never reused (newsletter.tokens)
+    topics: tuple[str, ...] = ()  # followed by email, as typed (newsletter.topics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +327,10 @@ class DeliveryHistory:
     delivered_until: datetime | None
     first_since: datetime | None
     open_until: datetime | None = None  # where the open one ends
+
+
+TOPICS_SECTION = "_topics"
+"""The ``category_id`` of a digest's "Your topics" section: no category id starts with ``_``."""
 
 
 @dataclass(frozen=True, slots=True)

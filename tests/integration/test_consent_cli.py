@@ -40,7 +40,8 @@ newsletter:
   schedules:
     daily: "0 7 * * *"
 """
-EXPORT_HEADER = "email,categories,schedule,locale,status,created_at,confirmed_at"
+# DESIGN.md's seven columns, then the topics (issue 12), "; "-separated.
+EXPORT_HEADER = "email,categories,schedule,locale,status,created_at,confirmed_at,topics"
 LAST_YEAR = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
 
 

@@ -24,7 +24,7 @@ STORED = Subscriber(
     confirmed_at=NOW,
     key="k" * 22,
 )
-ASKED = Signup("ban.doc@example.vn", ("tre-em",), "weekly", "en")
+ASKED = Signup("ban.doc@example.vn", ("tre-em",), "weekly", "en", topics=("đà nẵng",))
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,7 @@ def test_a_sign_up_of_an_active_or_bounced_address_writes_back_what_was_there(
         "categories": ("xa-hoi",),
         "schedule": "daily",
         "locale": "vi",
+        "topics": (),
         "key": stored.key,
     }
 
@@ -72,6 +73,7 @@ def test_a_pending_address_takes_the_new_choices_and_keeps_its_sign_up() -> None
         "weekly",
         "en",
     )
+    assert written["topics"] == ("đà nẵng",)
     assert written["key"] == STORED.key
 
 

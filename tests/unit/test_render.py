@@ -19,7 +19,7 @@ import pytest
 from feedsvc import i18n
 from feedsvc.config import Config
 from feedsvc.ingest.parse import parse_feed
-from feedsvc.model import Digest, DigestSection, DigestStory, Entry, StoryRef
+from feedsvc.model import TOPICS_SECTION, Digest, DigestSection, DigestStory, Entry, StoryRef
 from feedsvc.newsletter.render import (
     CONFIRM_URL,
     HTML_BUDGET,
@@ -166,6 +166,59 @@ def test_golden(locale: str, part: str, name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual, encoding="utf-8")
     assert actual == path.read_text(encoding="utf-8")
+
+
+def topics_digest() -> Digest:
+    """The golden digest for a reader following a topic: story 3 moved to "Your topics"."""
+    base = golden_digest()
+    tre_em, xa_hoi, kinh_te = base.sections
+    moved = xa_hoi.entries[1]
+    topics = DigestSection(TOPICS_SECTION, "", (moved,), more=1)
+    rest = replace(xa_hoi, entries=(xa_hoi.entries[0], xa_hoi.entries[2]))
+    return replace(base, sections=(topics, tre_em, rest, kinh_te))
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+@pytest.mark.parametrize("part", ["html", "txt"])
+def test_golden_with_topics(locale: str, part: str) -> None:
+    rendered = render_digest(
+        topics_digest(),
+        config=CONFIG,
+        locale=locale,
+        timezone=ZONE,
+        now=NOW,
+        categories=["tre-em", "xa-hoi", "kinh-te", "chinh-tri"],
+        schedule="daily",
+        view_url="https://tin.example.vn/digests/daily/0123456789abcdef",
+    )
+    actual = rendered.html if part == "html" else rendered.text
+    path = GOLDEN / f"digest-topics.{locale}.{part}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("locale", "heading", "subject"),
+    [
+        ("vi", "Chủ đề bạn theo dõi", "28/11: Chủ đề bạn theo dõi, Trẻ em, Xã hội, … (8 tin mới)"),
+        ("en", "Your topics", "28 Nov: Your topics, Trẻ em, Xã hội, … (8 new stories)"),
+    ],
+)
+def test_the_topics_section_comes_first_in_the_readers_language(
+    locale: str, heading: str, subject: str
+) -> None:
+    view = "https://tin.example.vn/digests/daily/0123456789abcdef"
+    rendered = render_digest(
+        topics_digest(), config=CONFIG, locale=locale, timezone=ZONE, now=NOW, view_url=view
+    )
+    assert rendered.subject.endswith(subject)
+    page = Page(rendered.html)
+    headings = [t for t in page.text if t.strip() in (heading, "Trẻ em", "Xã hội", "Kinh tế")]
+    assert headings[0] == heading
+    assert f"{view}#{TOPICS_SECTION}" in page.links()  # "… and 1 more" opens the edition
+    assert rendered.text.index(f"== {heading} ==") < rendered.text.index("== Trẻ em ==")
+    assert "_topics" not in rendered.text.split("-- \n")[1]  # the footer names categories only
 
 
 @pytest.mark.parametrize(

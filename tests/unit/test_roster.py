@@ -72,19 +72,41 @@ def reader(email: str, **changes: object) -> Subscriber:
 
 def test_export_then_import_round_trips(config: Config) -> None:
     readers = [
-        reader("trang@example.vn"),
+        reader("trang@example.vn", topics=("=SUM(A1)", "đà nẵng", "bão số 3")),
         reader("cho@example.vn", status=SubscriberStatus.PENDING, confirmed_at=None),
         reader("da.di@example.vn", status=SubscriberStatus.UNSUBSCRIBED),
     ]
     text = roster.write_csv(readers)
     assert text.splitlines()[0] == (
-        "email,categories,schedule,locale,status,created_at,confirmed_at"
+        "email,categories,schedule,locale,status,created_at,confirmed_at,topics"
     )
+    assert text.splitlines()[1].endswith(",'=SUM(A1); đà nẵng; bão số 3")
     rows, problems = roster.read_csv(config, text)
     assert problems == []
     assert [
-        (r.signup.email, r.signup.categories, r.status, r.created_at, r.confirmed_at) for r in rows
-    ] == [(s.email, s.categories, s.status, s.created_at, s.confirmed_at) for s in readers]
+        (r.signup.email, r.signup.categories, r.status, r.created_at, r.confirmed_at)
+        + (r.signup.topics,)
+        for r in rows
+    ] == [
+        (s.email, s.categories, s.status, s.created_at, s.confirmed_at, s.topics) for s in readers
+    ]
+
+
+def test_seven_column_files_from_before_topics_still_import(config: Config) -> None:
+    text = "email,categories,schedule,locale,status,created_at,confirmed_at\n"
+    text += "trang@example.vn,tre-em,weekly,en,active,2026-11-01T00:00:00+00:00,\n"
+    [row], problems = roster.read_csv(config, text)
+    assert problems == []
+    assert (row.status, row.signup.topics) == (SubscriberStatus.ACTIVE, ())
+
+
+def test_a_bad_topics_cell_is_reported_by_line(config: Config) -> None:
+    many = "; ".join(f"chủ đề {n}" for n in range(11))
+    text = f"a@example.vn,xa-hoi,daily,vi,,,,{many}\n"
+    text += "b@example.vn,xa-hoi,daily,vi,,,,Đà Nẵng; da nang\n"
+    rows, problems = roster.read_csv(config, text)
+    assert problems == ["line 1: Follow at most 10 topics."]
+    assert [row.signup.topics for row in rows] == [("Đà Nẵng",)]  # the same topic once
 
 
 def test_old_four_column_files_still_import(config: Config) -> None:

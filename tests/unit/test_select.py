@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from feedsvc.config import Category
-from feedsvc.model import Digest, DigestStory, Entry, Filed, StoryRef
+from feedsvc.model import TOPICS_SECTION, Digest, DigestStory, Entry, Filed, StoryRef
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.topics import phrases
 from feedsvc.stories.model import SeriesContext, StoryContext
 from tests.conftest import NOW
 
@@ -15,15 +16,15 @@ CATEGORIES = [Category(id="xa-hoi", title="Xã hội"), Category(id="tre-em", ti
 
 
 def filed(n: int, *categories: str, seen: timedelta = timedelta(hours=1), **extra: object) -> Filed:
+    fields: dict[str, object] = {"title": f"Tin {n}", **extra}
     entry = Entry(
         id=n,
         source_id="s",
         identity=f"id-{n}",
-        title=f"Tin {n}",
         link=f"https://baohatinh.vn/{n}.html",
         first_seen=UNTIL - seen,
         published=UNTIL - timedelta(minutes=n),
-        **extra,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
     )
     return Filed(entry, frozenset(categories))
 
@@ -33,6 +34,7 @@ def select(
     wanted: tuple[str, ...] = ("xa-hoi", "tre-em"),
     limit: int = 10,
     stories: dict[int, StoryContext] | None = None,
+    topics: tuple[str, ...] = (),
 ) -> Digest:
     return select_digest(
         items,
@@ -42,6 +44,7 @@ def select(
         until=UNTIL,
         max_per_category=limit,
         stories=stories or {},
+        topics=phrases(topics),
     )
 
 
@@ -136,3 +139,23 @@ def test_a_series_shows_its_parts_together_in_part_order() -> None:
     assert digest.stories[4] == DigestStory(part=2, continues=3)
     assert digest.stories[1] == DigestStory(part=3, continues=3)
     assert digest.stories[2].related == related
+
+
+def test_a_topic_found_in_one_outlets_report_moves_the_whole_story_once() -> None:
+    """The topics section takes a clustered story once (its first publisher), and no
+    other outlet's report of it stays in a category section."""
+    items = [
+        filed(1, "xa-hoi", title="Cầu Rồng mở cửa đêm nay"),
+        filed(2, "tre-em", title="Đà Nẵng: cầu Rồng phun lửa phục vụ du khách"),
+        filed(3, "xa-hoi", title="Hà Tĩnh khởi công đường ven biển"),
+    ]
+    stories = {
+        1: StoryContext(cluster_id=2),
+        2: StoryContext(cluster_id=2),
+        3: StoryContext(cluster_id=3),
+    }
+    # The matching report is filed where this reader does not read; another outlet's
+    # report of the same story is in their category.
+    digest = select(*items, wanted=("xa-hoi",), stories=stories, topics=("đà nẵng",))
+    assert digest.sections[0].category_id == TOPICS_SECTION
+    assert ids(digest) == [[2], [3]]  # the story once; its other report left out

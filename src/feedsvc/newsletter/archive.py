@@ -2,7 +2,9 @@
 
 Pure: editions, the entries they name and the configuration in; page views and
 feed bytes out. An edition page shows what every reader of that edition got,
-never anything personal (no address, no links with tokens).
+never anything personal (no address, no links with tokens). An edition with a
+"Your topics" section shows its stories, never the topics, and is left out of
+the archive's lists: only its readers' "view in browser" links lead to it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from feedgen.feed import FeedGenerator
 
 from feedsvc import i18n
 from feedsvc.config import Config
-from feedsvc.model import Edition, Entry
+from feedsvc.model import TOPICS_SECTION, Edition, Entry
 
 _BABEL = {"vi": "vi", "en": "en_GB"}
 
@@ -45,6 +47,7 @@ def archive_url(config: Config, schedule: str | None = None) -> str:
 def view(config: Config, edition: Edition, entries: Mapping[int, Entry]) -> EditionView:
     """The edition with its entries in order (those purged since are left out)."""
     titles = {category.id: category.title for category in config.categories}
+    titles[TOPICS_SECTION] = i18n.translator(edition.locale)("Your topics")
     sections = tuple(
         (
             section.category_id,

@@ -113,6 +113,7 @@ def sign_up(config: Config, store: Store, signup: Signup, *, origin: str, now: d
         "schedule": signup.schedule,
         "locale": signup.locale,
         "timezone": config.site.timezone,
+        "topics": signup.topics,
     }
     result = store.confirmations.sign_up(
         fields,
@@ -137,6 +138,7 @@ def after_sign_up(stored: Subscriber, signup: Signup, created: bool) -> dict[str
         "categories": stored.categories,
         "schedule": stored.schedule,
         "locale": stored.locale,
+        "topics": stored.topics,
         "key": stored.key,
     }
     if created or stored.status not in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED):
@@ -147,6 +149,7 @@ def after_sign_up(stored: Subscriber, signup: Signup, created: bool) -> dict[str
         "categories": signup.categories,
         "schedule": signup.schedule,
         "locale": signup.locale,
+        "topics": signup.topics,
         "key": new_key() if fresh else stored.key,
     }
 
@@ -250,6 +253,7 @@ def _import_one(
     subscriber, created = store.subscribers.insert(
         row.signup.email,
         categories=row.signup.categories,
+        topics=row.signup.topics,
         schedule=row.signup.schedule,
         locale=row.signup.locale,
         timezone=config.site.timezone,

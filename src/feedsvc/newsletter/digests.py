@@ -14,6 +14,7 @@ from feedsvc.config import Config
 from feedsvc.model import Digest, Filed, Subscriber, SubscriberStatus
 from feedsvc.newsletter.periods import latest_periods
 from feedsvc.newsletter.select import select_digest
+from feedsvc.newsletter.topics import phrases
 from feedsvc.newsletter.window import Window, next_window
 from feedsvc.store import Store
 from feedsvc.stories.model import StoryContext
@@ -23,7 +24,9 @@ class Digests:
     """Subscribers' digests for one sending run.
 
     Each window's new entries are read once, and each distinct (categories,
-    window) digest is selected once: thousands of subscribers share a few dozen.
+    topics, window) digest is selected once: thousands of subscribers share a few
+    dozen. Subscribers who follow no topics share by (categories, window) alone;
+    topics (folded) make their own key, and each entry is folded once a run.
     """
 
     def __init__(self, config: Config, store: Store) -> None:
@@ -31,11 +34,15 @@ class Digests:
         self.store = store
         self._candidates: dict[tuple[datetime, datetime], list[Filed]] = {}
         self._stories: dict[tuple[datetime, datetime], dict[int, StoryContext]] = {}
-        self._selected: dict[tuple[frozenset[str], datetime, datetime], Digest] = {}
+        self._selected: dict[
+            tuple[frozenset[str], tuple[str, ...], datetime, datetime], Digest
+        ] = {}
+        self._folded: dict[int, str] = {}
 
     def for_subscriber(self, subscriber: Subscriber, since: datetime, until: datetime) -> Digest:
         """The digest ``subscriber`` gets for ``(since, until]``."""
-        key = (frozenset(subscriber.categories), since, until)
+        followed = phrases(subscriber.topics) if subscriber.topics else ()
+        key = (frozenset(subscriber.categories), followed, since, until)
         digest = self._selected.get(key)
         if digest is None:
             window = (since, until)
@@ -53,6 +60,8 @@ class Digests:
                 until=until,
                 max_per_category=self.config.newsletter.max_items_per_category,
                 stories=self._stories[window],
+                topics=followed,
+                folded=self._folded,
             )
         return digest
 

@@ -29,7 +29,7 @@ from jinja2 import Template
 from feedsvc import i18n, templates_loader
 from feedsvc._text import clean_line, shorten
 from feedsvc.config import Config
-from feedsvc.model import Digest, DigestSection, DigestStory, Entry, StoryRef
+from feedsvc.model import TOPICS_SECTION, Digest, DigestSection, DigestStory, Entry, StoryRef
 
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
 PREFERENCES_URL = "@@PREFERENCES_URL@@"
@@ -153,7 +153,11 @@ def render_digest(
         end of the largest sections first and counted in their "… and N more" line.
     """
     words = _Words(config, locale, timezone)
-    ids = list(categories) if categories is not None else [s.category_id for s in digest.sections]
+    ids = (
+        list(categories)
+        if categories is not None
+        else [s.category_id for s in digest.sections if s.category_id != TOPICS_SECTION]
+    )
     base = _base_url(config)
     sections = tuple(
         _section_view(s, words, base, now, view_url, digest.stories) for s in digest.sections
@@ -205,7 +209,7 @@ def render_confirmation(
 
 def _subject(digest: Digest, config: Config, words: _Words) -> str:
     """``Bản tin Hà Tĩnh — 28/11: Trẻ em, Xã hội (12 tin mới)``, on one line."""
-    titles = [_neutral(section.title) for section in digest.sections]
+    titles = [_section_title(section, words) for section in digest.sections]
     named = ", ".join(titles[:SUBJECT_SECTIONS]) + (", …" if len(titles) > SUBJECT_SECTIONS else "")
     count = words.count("{n} new story", "{n} new stories", digest.count)
     date = words.short_date(digest.until)
@@ -255,13 +259,20 @@ def _section_view(
     )
     return _SectionView(
         id=section.category_id,
-        title=_neutral(section.title),
+        title=_section_title(section, words),
         entries=tuple(
             _entry_view(entry, words, now, stories.get(entry.id)) for entry in section.entries
         ),
         more=section.more,
         more_url=page,
     )
+
+
+def _section_title(section: DigestSection, words: _Words) -> str:
+    """A category's title; the topics section's in the reader's language."""
+    if section.category_id == TOPICS_SECTION:
+        return words.gettext("Your topics")
+    return _neutral(section.title)
 
 
 def _entry_view(

@@ -1,9 +1,11 @@
 """Subscriber lists as CSV, and checking one address or one row.
 
-Export writes ``email,categories,schedule,locale,status,created_at,confirmed_at``;
-import reads those, or the first four alone (files from before status was
-exported). Import is forgiving per row and strict per field: every bad row is
-reported with its line number and the good rows are imported anyway.
+Export writes ``email,categories,schedule,locale,status,created_at,confirmed_at,topics``;
+import reads those, or the first four or seven alone (files from before status
+or topics were exported). Categories are space-separated; topics, which hold
+spaces, are separated by ``;`` (``đà nẵng; bão``, see ``newsletter.topics``).
+Import is forgiving per row and strict per field: every bad row is reported
+with its line number and the good rows are imported anyway.
 
 A cell that a spreadsheet would run as a formula (one beginning ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return) is written with a leading ``'``, as
@@ -25,8 +27,18 @@ from feedsvc.config import Config
 from feedsvc.i18n import LOCALES
 from feedsvc.model import Subscriber, SubscriberStatus
 from feedsvc.newsletter.address import needs_smtputf8
+from feedsvc.newsletter.topics import check_topics, write_cell
 
-COLUMNS = ("email", "categories", "schedule", "locale", "status", "created_at", "confirmed_at")
+COLUMNS = (
+    "email",
+    "categories",
+    "schedule",
+    "locale",
+    "status",
+    "created_at",
+    "confirmed_at",
+    "topics",
+)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -51,6 +63,7 @@ class Signup:
     schedule: str
     locale: str
     smtputf8: bool = False
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +97,10 @@ def check_signup(
     categories: Sequence[str],
     schedule: str | None,
     locale: str | None,
+    topics: Sequence[str] = (),
 ) -> Signup:
-    """Validate one subscription against the configuration; ValueError names the bad field."""
+    """Validate one subscription against the configuration; ValueError names the bad field
+    (``topics.TopicError`` for the topics)."""
     address = check_address(email)
     known = [category.id for category in config.categories]
     unknown = [c for c in categories if c not in known]
@@ -100,8 +115,14 @@ def check_signup(
     locale = locale or config.site.language
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r} (vi or en)")
+    followed = check_topics(topics)
     return Signup(
-        address.email, tuple(dict.fromkeys(categories)), schedule, locale, address.smtputf8
+        address.email,
+        tuple(dict.fromkeys(categories)),
+        schedule,
+        locale,
+        address.smtputf8,
+        followed,
     )
 
 
@@ -120,12 +141,14 @@ def read_csv(config: Config, text: str) -> tuple[list[Row], list[str]]:
 
 
 def read_row(config: Config, cells: Sequence[str]) -> Row:
-    """One row's cells (4 or 7 columns, missing ones empty) as a Row; ValueError if bad."""
-    email, categories, schedule, locale, status, created, confirmed = [
+    """One row's cells (4, 7 or 8 columns, missing ones empty) as a Row; ValueError if bad."""
+    email, categories, schedule, locale, status, created, confirmed, followed = [
         *cells,
         *[""] * (len(COLUMNS) - len(cells)),
     ][: len(COLUMNS)]
-    signup = check_signup(config, email, categories.split(), schedule or None, locale or None)
+    signup = check_signup(
+        config, email, categories.split(), schedule or None, locale or None, [followed]
+    )
     try:
         state = SubscriberStatus(status) if status else None
     except ValueError:
@@ -157,6 +180,7 @@ def write_csv(subscribers: Iterable[Subscriber]) -> str:
             s.status.value,
             s.created_at.isoformat(),
             s.confirmed_at.isoformat() if s.confirmed_at else "",
+            write_cell(s.topics),
         ]
         writer.writerow([quote(cell) for cell in cells])
     return out.getvalue()

@@ -198,6 +198,7 @@ def _insert_or_nothing(
         **fields,
         **address_columns(fields["email"]),
         "categories": list(fields["categories"]),
+        "topics": list(fields.get("topics", ())),
         "status": SubscriberStatus.PENDING.value,
         "created_at": now,
         "confirmed_at": None,
@@ -217,8 +218,9 @@ def _write_back(conn: Connection, subscriber: Subscriber, values: Mapping[str, A
     changes = dict(values)
     if isinstance(changes.get("status"), SubscriberStatus):
         changes["status"] = changes["status"].value
-    if "categories" in changes:
-        changes["categories"] = list(changes["categories"])
+    for name in ("categories", "topics"):
+        if name in changes:
+            changes[name] = list(changes[name])
     row = conn.execute(
         update(subscribers)
         .where(subscribers.c.id == subscriber.id)

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, select
+from sqlalchemy import Engine, Text, cast, delete, exists, select
 
-from feedsvc.model import DeliveryState, Edition, EditionSection
+from feedsvc.model import TOPICS_SECTION, DeliveryState, Edition, EditionSection
 from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import deliveries, delivery_tallies, editions
 
@@ -66,7 +66,7 @@ class EditionStore:
         """Sent editions, newest period first; ``before`` a period, for the next page."""
         query = (
             select(editions)
-            .where(went_out())
+            .where(went_out(), ~personal())
             .order_by(editions.c.period.desc(), editions.c.id)
             .limit(limit)
         )
@@ -81,6 +81,14 @@ class EditionStore:
         """Forget editions of periods before ``before`` (retention); returns how many."""
         with writing(self._engine) as conn:
             return conn.execute(delete(editions).where(editions.c.period < before)).rowcount or 0
+
+
+def personal() -> Any:
+    """Whether the edition has a "Your topics" section (``model.TOPICS_SECTION``): a
+    condition on ``editions`` rows. Such editions are one reader's mix, each a variant of
+    its own: they are not listed in the archive, only reached by their readers' links."""
+    pattern = '%"' + TOPICS_SECTION.replace("_", "\\_") + '"%'
+    return cast(editions.c.sections, Text).like(pattern, escape="\\")
 
 
 def went_out() -> Any:

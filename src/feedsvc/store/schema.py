@@ -305,6 +305,8 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),
+    # Topics followed by email, as typed (newsletter.topics); matched folded at send time.
+    Column("topics", JSON, nullable=False, server_default="[]"),
     Index("ix_subscribers_schedule_status", "schedule", "status"),
     Index("ix_subscribers_mailbox", "mailbox"),
     Index("ix_subscribers_status_id", "status", "id"),

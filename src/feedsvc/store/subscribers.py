@@ -106,6 +106,7 @@ def to_subscriber(row: Any) -> Subscriber:
         confirmed_at=row.confirmed_at,
         bounce_count=row.bounce_count,
         key=row.key,
+        topics=tuple(row.topics or ()),
     )
 
 
@@ -123,11 +124,13 @@ class SubscriberStore:
         timezone: str,
         confirmed: bool,
         now: datetime,
+        topics: Sequence[str] = (),
     ) -> tuple[Subscriber, bool]:
         """Add ``email`` (already normalized), active or pending; see :meth:`insert`."""
         return self.insert(
             email,
             categories=categories,
+            topics=topics,
             schedule=schedule,
             locale=locale,
             timezone=timezone,
@@ -147,6 +150,7 @@ class SubscriberStore:
         status: SubscriberStatus,
         created_at: datetime,
         confirmed_at: datetime | None,
+        topics: Sequence[str] = (),
     ) -> tuple[Subscriber, bool]:
         """Add ``email`` with a fresh key; return it and whether it was new.
 
@@ -157,6 +161,7 @@ class SubscriberStore:
             **address_columns(email),
             "status": status.value,
             "categories": list(categories),
+            "topics": list(topics),
             "schedule": schedule,
             "locale": locale,
             "timezone": timezone,
@@ -219,8 +224,9 @@ class SubscriberStore:
         """Change columns (``status`` may be a SubscriberStatus); None if there is no such id."""
         if isinstance(values.get("status"), SubscriberStatus):
             values["status"] = values["status"].value
-        if "categories" in values:
-            values["categories"] = list(values["categories"])
+        for name in ("categories", "topics"):
+            if name in values:
+                values[name] = list(values[name])
         with writing(self._engine) as conn:
             row = conn.execute(
                 update(subscribers)

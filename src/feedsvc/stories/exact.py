@@ -77,6 +77,18 @@ def dedupe(entries: Sequence[Entry]) -> list[Entry]:
     with the same title compared in NFC. Sameness is transitive: a twin of a
     twin is the same story. The kept entries come back in their input order.
     """
+    kept = set(_eldest(entries))
+    return [entry for index, entry in enumerate(entries) if index in kept]
+
+
+def story_ids(entries: Sequence[Entry]) -> dict[int, int]:
+    """Each entry's id mapped to the id of its story's kept copy (as :func:`dedupe` keeps)."""
+    eldest = _eldest(entries)
+    return {entry.id: entries[eldest[index]].id for index, entry in enumerate(entries)}
+
+
+def _eldest(entries: Sequence[Entry]) -> list[int]:
+    """For each entry's index, the index of its story's earliest seen copy."""
     stories = _Stories(len(entries))
     owner: dict[tuple[str, ...], int] = {}
     for index, entry in enumerate(entries):
@@ -87,8 +99,7 @@ def dedupe(entries: Sequence[Entry]) -> list[Entry]:
         story = stories.find(index)
         if story not in eldest or _seniority(entry) < _seniority(entries[eldest[story]]):
             eldest[story] = index
-    kept = set(eldest.values())
-    return [entry for index, entry in enumerate(entries) if index in kept]
+    return [eldest[stories.find(index)] for index in range(len(entries))]
 
 
 def _seniority(entry: Entry) -> tuple[datetime, int]:

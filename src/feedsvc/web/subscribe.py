@@ -51,6 +51,7 @@ from feedsvc.newsletter import consent
 from feedsvc.newsletter.confirmations import ConfirmationSender
 from feedsvc.newsletter.roster import Signup, check_address
 from feedsvc.newsletter.tokens import ExpiredToken, Purpose, TokenError, Tokens
+from feedsvc.newsletter.topics import TopicError, check_topics
 from feedsvc.store import Store
 from feedsvc.web.ratelimit import SlidingWindow
 
@@ -61,6 +62,7 @@ log = logging.getLogger("feedsvc.web")
 
 CSRF_COOKIE = "feedsvc_csrf"
 CSRF_FIELD = "csrf_token"
+TOPICS_FIELD = "topics"  # a text area, one topic a line (newsletter.topics)
 HONEYPOT = "website"  # a field name bots like to fill; people never see it
 NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 MAX_FORM_BYTES = 16_384
@@ -73,11 +75,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True, slots=True)
 class Choices:
-    """What a subscriber picks: their categories (config order), schedule and language."""
+    """What a subscriber picks: their categories (config order), schedule, language, topics."""
 
     categories: tuple[str, ...]
     schedule: str
     locale: str
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +92,20 @@ class FormView:
     schedule: str = ""
     locale: str = ""
     errors: Mapping[str, str] = field(default_factory=dict)
+    topics: str = ""  # the text area: one topic a line
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> FormView:
-        return cls("", subscriber.categories, subscriber.schedule, subscriber.locale)
+        topics = "\n".join(subscriber.topics)
+        return cls("", subscriber.categories, subscriber.schedule, subscriber.locale, topics=topics)
 
     @classmethod
     def sent(cls, form: Form, errors: Mapping[str, str], *, email: str = "") -> FormView:
         """The form as submitted, to show again with its errors."""
         categories = tuple(form.get("category", []))
-        return cls(email, categories, _first(form, "schedule"), _first(form, "locale"), errors)
+        schedule, locale = _first(form, "schedule"), _first(form, "locale")
+        topics = "\n".join(form.get(TOPICS_FIELD, []))[:MAX_FORM_BYTES]
+        return cls(email, categories, schedule, locale, errors, topics)
 
 
 class Subscriptions:
@@ -207,7 +214,12 @@ class Subscriptions:
         if errors:
             return None, view
         signup = Signup(
-            address.email, choices.categories, choices.schedule, choices.locale, address.smtputf8
+            address.email,
+            choices.categories,
+            choices.schedule,
+            choices.locale,
+            address.smtputf8,
+            choices.topics,
         )
         return signup, view
 
@@ -308,6 +320,7 @@ class Subscriptions:
             categories=choices.categories,
             schedule=choices.schedule,
             locale=choices.locale,
+            topics=choices.topics,
         )
         log.info("preferences changed", extra={"fields": {"subscriber": subscriber.id}})
         page = self._links(subscriber)["preferences_url"]
@@ -374,7 +387,7 @@ class Subscriptions:
 
 
 def read_choices(config: Config, form: Form) -> tuple[Choices, dict[str, str]]:
-    """The categories, schedule and language of a submitted form, and errors by field.
+    """The categories, schedule, language and topics of a submitted form, and errors by field.
 
     Categories come back in config order whatever order they were sent in; an id
     the config does not know is an error rather than silently dropped.
@@ -390,7 +403,11 @@ def read_choices(config: Config, form: Form) -> tuple[Choices, dict[str, str]]:
     locale = _first(form, "locale")
     if locale not in LOCALES:
         errors["locale"] = "Choose a language."
-    return Choices(tuple(c for c in known if c in sent), schedule, locale), errors
+    try:
+        topics = check_topics(form.get(TOPICS_FIELD, []))
+    except TopicError as exc:
+        errors[TOPICS_FIELD], topics = exc.reason, ()
+    return Choices(tuple(c for c in known if c in sent), schedule, locale, topics), errors
 
 
 async def read_form(request: Request) -> Form:

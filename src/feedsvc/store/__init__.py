@@ -24,6 +24,7 @@ from feedsvc.store.entries import EntryStore
 from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.sources import SourceStore
+from feedsvc.store.search import SearchIndex
 from feedsvc.store.subscribers import SubscriberStore
 
 
@@ -44,6 +45,7 @@ class Store:
         self.incidents = IncidentStore(engine)
         self.activity = ActivityStore(engine)
         self.console = ConsoleStore(engine)
+        self.search = SearchIndex(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -6,9 +6,9 @@ the folded words this package makes; the web page, the search feeds and the
 """
 
 from feedsvc.search.fold import entry_body, fold, index_text, plain_text
+from feedsvc.search.hit import SearchHit
 from feedsvc.search.query import Query, Term, parse
 from feedsvc.search.rank import CANDIDATES, Candidate, Ranked, rank
-from feedsvc.search.hit import SearchHit
 from feedsvc.search.snippet import Snippet, highlight
 
 __all__ = [

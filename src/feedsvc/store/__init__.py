@@ -23,8 +23,8 @@ from feedsvc.store.engine import create
 from feedsvc.store.entries import EntryStore
 from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
-from feedsvc.store.sources import SourceStore
 from feedsvc.store.search import SearchIndex
+from feedsvc.store.sources import SourceStore
 from feedsvc.store.subscribers import SubscriberStore
 
 

@@ -92,7 +92,7 @@ class SearchIndex:
 
 def write(conn: Connection, docs: Iterable[tuple[int, str, str, str]]) -> None:
     """Index each ``(entry_id, title, summary, content)``, replacing what it had."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": entry_id, "doc": search.index_text(title, search.entry_body(summary, content))}
         for entry_id, title, summary, content in docs
     ]

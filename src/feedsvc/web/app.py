@@ -26,6 +26,7 @@ from feedsvc.web.digests import Archive
 from feedsvc.web.disk import DiskFullPage
 from feedsvc.web.feeds import document_response
 from feedsvc.web.headers import SecurityHeaders, content_security_policy, inline_styles
+from feedsvc.web.search import Search
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
 
@@ -128,6 +129,7 @@ def create_app(config: Config, store: Store) -> Starlette:
 
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
+        *Search(site).routes(),  # /search, /feeds/search.* (before /feeds/{name})
         Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

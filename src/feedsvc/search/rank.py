@@ -5,9 +5,10 @@ The backends only find (the newest matching entries, at most
 PostgreSQL give the same ranked ids for the same data, and a word found in half
 the entries costs one bounded read, not a sort of half the index.
 
-For each term of the query an entry scores its occurrences, a title's three
-times a body's, saturated (``n / (n + 1.5)``: the tenth repeat adds little);
-the score is the sum over terms. When the reader typed tones, an entry with
+For each term of the query an entry scores its occurrences in the title and in
+the body, each saturated (``n / (n + 1)``: the tenth repeat adds little), the
+title's counting twice (no body outweighs a title that names the subject); the
+score is the sum over terms. When the reader typed tones, an entry with
 more of those terms written with the same tones ranks above every other
 ("lúa" finds "lúa" before "lừa"); recency, then the newer id, break ties.
 """
@@ -27,8 +28,7 @@ CANDIDATES = 200
 RANK_WORDS = 300
 """Words of an entry's body that count for relevance."""
 
-_TITLE_WEIGHT = 3.0
-_SATURATION = 1.5
+_TITLE_WEIGHT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +79,15 @@ def _score(query: Query, candidate: Candidate) -> Ranked:
     exact = 0
     score = 0.0
     for term in query.terms:
-        hits = _TITLE_WEIGHT * _count(term, title.folded) + _count(term, body.folded)
-        score += hits / (hits + _SATURATION)
+        score += _TITLE_WEIGHT * _saturated(_count(term, title.folded))
+        score += _saturated(_count(term, body.folded))
         if term.has_tones and (_count_toned(term, title) or _count_toned(term, body)):
             exact += 1
     return Ranked(candidate.entry_id, exact, round(score, 9))
+
+
+def _saturated(n: int) -> float:
+    return n / (n + 1)
 
 
 def _count(term: Term, words: list[str]) -> int:

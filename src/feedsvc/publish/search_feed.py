@@ -15,6 +15,8 @@ from urllib.parse import quote, urlencode
 from feedsvc import i18n
 from feedsvc.config import Site
 from feedsvc.model import Entry
+from feedsvc.search import SearchHit
+from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import render
 from feedsvc.publish.items import FeedInfo, Format
 
@@ -61,3 +63,10 @@ def render_search(
 ) -> bytes:
     """The document; an empty search's is dated ``empty_since`` (so its bytes are stable)."""
     return render(fmt, feed, entries, empty_since)
+
+
+def one_per_story(hits: Sequence[SearchHit], limit: int) -> list[SearchHit]:
+    """The best ``limit`` hits, a story that came from several sources once (as in the
+    category feeds, ``publish.dedupe``), in rank order."""
+    kept = {entry.id for entry in dedupe([hit.entry for hit in hits])}
+    return [hit for hit in hits if hit.entry.id in kept][:limit]

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from feedsvc import search
 from feedsvc.publish.items import MEDIA_TYPES, Format, to_uri
-from feedsvc.publish.search_feed import feed_info, query_string, render_search
+from feedsvc.publish.search_feed import feed_info, one_per_story, query_string, render_search
 from feedsvc.search.query import MAX_QUERY_CHARS
 from feedsvc.store.documents import Document
 from feedsvc.web.feeds import document_response
@@ -98,7 +98,10 @@ class Search:
             return self.site.render(request, "web/not_found.html", status=404)
         typed, category = params
         query = search.parse(typed)
-        hits = await run_in_threadpool(self.site.store.search.search, query, category, PAGE_RESULTS)
+        found = await run_in_threadpool(
+            self.site.store.search.search, query, category, PAGE_RESULTS * 2
+        )
+        hits = one_per_story(found, PAGE_RESULTS)  # twins take room: read more than shown
         qs = query_string(query.key, category)
         base = self.site.config.site.base_url.rstrip("/")
         return self.site.render(
@@ -138,7 +141,7 @@ class Search:
         cached = self.cache.get(key, version)
         if cached is not None:
             return cached
-        hits = store.search.search(query, category, FEED_ITEMS)
+        hits = one_per_story(store.search.search(query, category, FEED_ITEMS * 2), FEED_ITEMS)
         titles = {c.id: c.title for c in self.site.config.categories}
         info = feed_info(
             self.site.config.site,

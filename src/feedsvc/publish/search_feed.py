@@ -15,10 +15,10 @@ from urllib.parse import quote, urlencode
 from feedsvc import i18n
 from feedsvc.config import Site
 from feedsvc.model import Entry
-from feedsvc.search import SearchHit
 from feedsvc.publish.dedupe import dedupe
 from feedsvc.publish.feeds import render
 from feedsvc.publish.items import FeedInfo, Format
+from feedsvc.search import SearchHit
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ BENCHMARKS = (
     "stories",
     "fulltext",
     "admin",
+    "search",
 )
 
 

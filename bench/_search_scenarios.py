@@ -48,8 +48,14 @@ REPEATS = 3
 def fingerprint() -> str:
     """Changes when what the index holds could: the migrations and the folding."""
     src = Path(search.__file__).parents[1]
-    parts = [(src / "search" / "fold.py").read_bytes(), (src / "_text.py").read_bytes()]
-    return hashlib.sha256(migrate.head().encode() + b"".join(parts)).hexdigest()[:10]
+    files = ["search/fold.py", "_text.py", "store/search.py", *_migrations(src)]
+    parts = b"".join((src / name).read_bytes() for name in files)
+    return hashlib.sha256(migrate.head().encode() + parts).hexdigest()[:10]
+
+
+def _migrations(src: Path) -> list[str]:
+    folder = src / "store" / "migrations" / "versions"
+    return sorted(str(path.relative_to(src)) for path in folder.glob("0*.py"))
 
 
 def latency_scenario(params: dict[str, Any]) -> Usage:

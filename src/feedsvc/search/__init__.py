@@ -5,10 +5,10 @@ the folded words this package makes; the web page, the search feeds and the
 ``feedsvc search`` command show what :func:`rank` and :func:`highlight` make of them.
 """
 
-from feedsvc.search.fold import entry_body, fold, index_text, plain_text
+from feedsvc.search.fold import entry_body, fold, index_text, index_words, plain_text
 from feedsvc.search.hit import SearchHit
 from feedsvc.search.query import Query, Term, parse
-from feedsvc.search.rank import CANDIDATES, Candidate, Ranked, rank
+from feedsvc.search.rank import CANDIDATES, Candidate, Ranked, needs_text, rank
 from feedsvc.search.snippet import Snippet, highlight
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "fold",
     "highlight",
     "index_text",
+    "index_words",
+    "needs_text",
     "parse",
     "plain_text",
     "rank",

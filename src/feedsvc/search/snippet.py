@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from feedsvc.search.fold import Word, nfc, words
+from feedsvc.search.fold import MAX_WORD, WORD, folded_words, nfc
 from feedsvc.search.query import Query
 
 BEFORE = 8
@@ -45,37 +45,37 @@ def highlight(text: str, query: Query, *, window: bool = True) -> Snippet:
     """``text`` with the words matching ``query`` marked; with ``window``, only about
     :data:`LENGTH` words of it, from a little before the first match."""
     text = nfc(text)
-    found = list(words(text))
-    marked = [_matches(word, query) for word in found]
-    total = len(found)
+    spans = [m.span() for m in WORD.finditer(text) if m.end() - m.start() <= MAX_WORD]
+    folded = folded_words([text[a:b].casefold() for a, b in spans])
+    whole = {w for term in query.terms for w in term.folded}
+    prefixes = tuple(term.folded[-1] for term in query.terms if term.prefix)
+    marked = [w in whole or (bool(prefixes) and w.startswith(prefixes)) for w in folded]
+    total = len(spans)
     if window and total > LENGTH:
         first = next((i for i, hit in enumerate(marked) if hit), 0)
         start = max(0, min(first - BEFORE, total - LENGTH))
-        found, marked = found[start : start + LENGTH], marked[start : start + LENGTH]
+        spans, marked = spans[start : start + LENGTH], marked[start : start + LENGTH]
         head = _ELLIPSIS if start else ""
         tail = _ELLIPSIS if start + LENGTH < total else ""
-        return _pieces(text, found, marked, found[0].start, found[-1].end, head, tail)
-    return _pieces(text, found, marked, 0, len(text), "", "")
+        return _pieces(text, spans, marked, (spans[0][0], spans[-1][1]), (head, tail))
+    return _pieces(text, spans, marked, (0, len(text)), ("", ""))
 
 
 def _pieces(
-    text: str, found: list[Word], marked: list[bool], start: int, end: int, head: str, tail: str
+    text: str,
+    spans: list[tuple[int, int]],
+    marked: list[bool],
+    cut: tuple[int, int],
+    frame: tuple[str, str],
 ) -> Snippet:
+    """The pieces of ``text[cut[0]:cut[1]]``, between ``frame``'s head and tail."""
+    head, tail = frame
     pieces: list[tuple[str, bool]] = [(head, False)] if head else []
-    at = start
-    for word, hit in zip(found, marked, strict=True):
+    at = cut[0]
+    for (start, end), hit in zip(spans, marked, strict=True):
         if hit:
-            pieces.append((text[at : word.start], False))
-            pieces.append((text[word.start : word.end], True))
-            at = word.end
-    pieces.append((text[at:end] + tail, False))
+            pieces.append((text[at:start], False))
+            pieces.append((text[start:end], True))
+            at = end
+    pieces.append((text[at : cut[1]] + tail, False))
     return Snippet(tuple(p for p in pieces if p[0]))
-
-
-def _matches(word: Word, query: Query) -> bool:
-    for term in query.terms:
-        for i, wanted in enumerate(term.folded):
-            last = i == len(term.folded) - 1
-            if word.folded == wanted or (last and term.prefix and word.folded.startswith(wanted)):
-                return True
-    return False

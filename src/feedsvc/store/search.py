@@ -4,16 +4,18 @@ Both hold, per entry, the words ``search.index_text`` makes of its title and
 body, folded (``"Đà Nẵng"`` is indexed ``da nang``), so the two engines see the
 same tokens and find the same entries. They only *find*: :meth:`SearchIndex.search`
 reads the newest :data:`~feedsvc.search.CANDIDATES` matches (by entry id, newest
-first: a bounded read however common the words) and ``search.rank`` orders
-them, the same way on both.
+first: a bounded read however common the words) with the folded words stored
+for each, and ``search.rank`` orders them, the same way on both, without
+folding anything again (a query typed with tones also reads the toned text).
 
 =========  ==================================================================
 SQLite     ``entry_search``, an FTS5 table (``unicode61``, diacritics kept:
            the text is folded already; prefix indexes of 2 and 3 characters);
            rowid = entry id. A regular FTS5 table: SQLite 3.40 has no
            ``contentless_delete``, and an edit must replace a row.
-PostgreSQL ``entry_search (entry_id, doc tsvector)``, ``to_tsvector('simple', …)``,
-           a GIN index; a foreign key removes it with its entry.
+PostgreSQL ``entry_search (entry_id, words, title_words, doc)``: ``doc`` is
+           ``to_tsvector('simple', words)`` (generated), with a GIN index; a
+           foreign key removes the row with its entry.
 =========  ==================================================================
 
 The index is written in the transaction that stores or edits the entry
@@ -23,9 +25,10 @@ The index is written in the transaction that stores or edits the entry
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, bindparam, case, func, select, text
 
 from feedsvc import search
 from feedsvc.search.fold import BODY_CHARS
@@ -38,12 +41,12 @@ PURGED = "entries.purged_at"
 """The settings key retention moves when it deletes entries (the cache validator sees it)."""
 
 _SQLITE_MATCH = (
-    "SELECT rowid FROM entry_search WHERE entry_search MATCH :q{category}"
+    "SELECT rowid, doc, title_words FROM entry_search WHERE entry_search MATCH :q{category}"
     " ORDER BY rowid DESC LIMIT :n"
 )
 _PG_MATCH = (
-    "SELECT entry_id FROM entry_search WHERE doc @@ to_tsquery('simple', :q){category}"
-    " ORDER BY entry_id DESC LIMIT :n"
+    "SELECT entry_id, words, title_words FROM entry_search"
+    " WHERE doc @@ to_tsquery('simple', :q){category} ORDER BY entry_id DESC LIMIT :n"
 )
 _IN_CATEGORY = (
     " AND EXISTS (SELECT 1 FROM entry_categories c"
@@ -66,8 +69,9 @@ class SearchIndex:
         if not query or limit <= 0:
             return []
         with reading(self._engine) as conn:
-            ids = _match(conn, query, category)
-            candidates = _candidates(conn, ids)
+            candidates = _match(conn, query, category)
+            if search.needs_text(query):
+                candidates = _with_text(conn, candidates)
             ranked = search.rank(query, candidates, limit)
             found = _entries(conn, [r.entry_id for r in ranked])
         return [make_hit(query, *found[r.entry_id], r) for r in ranked if r.entry_id in found]
@@ -92,23 +96,27 @@ class SearchIndex:
 
 def write(conn: Connection, docs: Iterable[tuple[int, str, str, str]]) -> None:
     """Index each ``(entry_id, title, summary, content)``, replacing what it had."""
-    rows: list[dict[str, Any]] = [
-        {"id": entry_id, "doc": search.index_text(title, search.entry_body(summary, content))}
-        for entry_id, title, summary, content in docs
-    ]
+    rows: list[dict[str, Any]] = []
+    for entry_id, title, summary, content in docs:
+        words, title_words = search.index_words(title, search.entry_body(summary, content))
+        rows.append({"id": entry_id, "doc": " ".join(words), "title_words": title_words})
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(
             text(
-                "INSERT INTO entry_search (entry_id, doc) VALUES (:id, to_tsvector('simple', :doc))"
-                " ON CONFLICT (entry_id) DO UPDATE SET doc = EXCLUDED.doc"
+                "INSERT INTO entry_search (entry_id, words, title_words)"
+                " VALUES (:id, :doc, :title_words) ON CONFLICT (entry_id)"
+                " DO UPDATE SET words = EXCLUDED.words, title_words = EXCLUDED.title_words"
             ),
             rows,
         )
         return
     remove(conn, [row["id"] for row in rows])
-    conn.execute(text("INSERT INTO entry_search (rowid, doc) VALUES (:id, :doc)"), rows)
+    conn.execute(
+        text("INSERT INTO entry_search (rowid, doc, title_words) VALUES (:id, :doc, :title_words)"),
+        rows,
+    )
 
 
 def remove(conn: Connection, entry_ids: Sequence[int]) -> None:
@@ -138,7 +146,8 @@ def rebuild(conn: Connection, batch: int = 1000) -> int:
         last, done = rows[-1].id, done + len(rows)
 
 
-def _match(conn: Connection, query: search.Query, category: str | None) -> list[int]:
+def _match(conn: Connection, query: search.Query, category: str | None) -> list[search.Candidate]:
+    """The newest matches, with the words the index holds for each."""
     postgres = conn.dialect.name == "postgresql"
     id_column = "entry_search.entry_id" if postgres else "entry_search.rowid"
     where = _IN_CATEGORY.format(id=id_column) if category else ""
@@ -149,31 +158,27 @@ def _match(conn: Connection, query: search.Query, category: str | None) -> list[
     }
     if category:
         params["category"] = category
-    return list(conn.execute(text(sql), params).scalars())
-
-
-def _candidates(conn: Connection, ids: list[int]) -> list[search.Candidate]:
-    if not ids:
-        return []
-    rows = conn.execute(
-        select(
-            entries.c.id,
-            entries.c.title,
-            entries.c.summary,
-            func.substr(entries.c.content, 1, BODY_CHARS).label("content"),
-            entries.c.published_at,
-            entries.c.first_seen_at,
-        ).where(entries.c.id.in_(ids))
-    )
     return [
-        search.Candidate(
-            row.id,
-            row.title,
-            search.entry_body(row.summary, row.content),
-            row.published_at or row.first_seen_at,
-        )
-        for row in rows
+        search.Candidate(entry_id, words.split(" "), title_words)
+        for entry_id, words, title_words in conn.execute(text(sql), params)
     ]
+
+
+def _with_text(conn: Connection, candidates: list[search.Candidate]) -> list[search.Candidate]:
+    """``candidates`` with their toned text, for ranking a query typed with tones."""
+    if not candidates:
+        return []
+    body = case((entries.c.summary == "", func.substr(entries.c.content, 1, BODY_CHARS)), else_="")
+    rows = conn.execute(
+        select(entries.c.id, entries.c.title, entries.c.summary, body.label("content")).where(
+            entries.c.id.in_([c.entry_id for c in candidates])
+        )
+    )
+    texts = {
+        row.id: (row.title + "\n" + search.entry_body(row.summary, row.content)).casefold()
+        for row in rows
+    }
+    return [replace(c, toned_text=texts.get(c.entry_id, "")) for c in candidates]
 
 
 def _entries(conn: Connection, ids: list[int]) -> dict[int, tuple[Any, str]]:

@@ -26,12 +26,13 @@ def upgrade() -> None:
         op.execute(
             "CREATE TABLE entry_search ("
             " entry_id BIGINT PRIMARY KEY REFERENCES entries (id) ON DELETE CASCADE,"
-            " doc TSVECTOR NOT NULL)"
+            " words TEXT NOT NULL, title_words INTEGER NOT NULL,"
+            " doc TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', words)) STORED)"
         )
         op.execute("CREATE INDEX ix_entry_search_doc ON entry_search USING gin (doc)")
     else:
         op.execute(
-            "CREATE VIRTUAL TABLE entry_search USING fts5(doc,"
+            "CREATE VIRTUAL TABLE entry_search USING fts5(doc, title_words UNINDEXED,"
             " tokenize = 'unicode61 remove_diacritics 0', prefix = '2 3', columnsize = 0)"
         )
     op.create_index("ix_entries_changed_at", "entries", ["changed_at"])

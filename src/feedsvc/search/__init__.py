@@ -8,11 +8,12 @@ the folded words this package makes; the web page, the search feeds and the
 from feedsvc.search.fold import entry_body, fold, index_text, index_words, plain_text
 from feedsvc.search.hit import SearchHit
 from feedsvc.search.query import Query, Term, parse
-from feedsvc.search.rank import CANDIDATES, Candidate, Ranked, needs_text, rank
+from feedsvc.search.rank import CANDIDATES, RANK_WORDS, Candidate, Ranked, needs_text, rank
 from feedsvc.search.snippet import Snippet, highlight
 
 __all__ = [
     "CANDIDATES",
+    "RANK_WORDS",
     "Candidate",
     "Query",
     "Ranked",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from feedsvc.search.query import Query, Term
 
-CANDIDATES = 200
+CANDIDATES = 150
 """The newest matching entries a search reads and ranks."""
 
 RANK_WORDS = 120
@@ -86,16 +86,20 @@ def _saturated(n: int) -> float:
 
 
 def _count(term: Term, words: list[str]) -> int:
-    """Occurrences of ``term`` (folded) in ``words``."""
+    """Occurrences of ``term`` (folded) in ``words``; ``list.index`` finds each start."""
     wanted, prefix = term.folded, term.prefix
-    if len(wanted) == 1 and not prefix:
+    if len(wanted) == 1:
+        if prefix:
+            return sum(1 for w in words if w.startswith(wanted[0]))
         return words.count(wanted[0])
-    last = len(wanted) - 1
-    found = 0
-    for i in range(len(words) - last):
-        if all(
-            words[i + k].startswith(w) if k == last and prefix else words[i + k] == w
-            for k, w in enumerate(wanted)
-        ):
-            found += 1
-    return found
+    first, middle, last = wanted[0], list(wanted[1:-1]), wanted[-1]
+    found, at = 0, 0
+    while True:
+        try:
+            i = words.index(first, at)
+        except ValueError:
+            return found
+        end = i + len(wanted) - 1
+        if end < len(words) and words[i + 1 : end] == middle:
+            found += words[end].startswith(last) if prefix else words[end] == last
+        at = i + 1

@@ -159,7 +159,7 @@ def _match(conn: Connection, query: search.Query, category: str | None) -> list[
     if category:
         params["category"] = category
     return [
-        search.Candidate(entry_id, words.split(" "), title_words)
+        search.Candidate(entry_id, words.split(" ", title_words + search.RANK_WORDS), title_words)
         for entry_id, words, title_words in conn.execute(text(sql), params)
     ]
 

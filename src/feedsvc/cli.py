@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -452,6 +453,8 @@ def search_command(
         raise click.ClickException(f"unknown category {category!r} (see config.yaml categories)")
     with opened_store(config) as store:
         hits = store.search.search(search.parse(text), category, limit)
+    titles = {s.id: s.title for s in config.sources if s.title}
+    hits = [replace(h, source=titles.get(h.entry.source_id) or h.source) for h in hits]
     if as_json:
         click.echo(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return

@@ -163,6 +163,10 @@ class Search:
         self.cache.put(key, version, document)
         return document
 
+    def _source_titles(self) -> dict[str, str]:
+        """The names config.yaml gives sources (they win over the feed's own title)."""
+        return {s.id: s.title for s in self.site.config.sources if s.title}
+
     def _view(self, hit: search.SearchHit) -> HitView:
         entry = hit.entry
         story = f"{self.site.config.site.base_url.rstrip('/')}/s/{entry.id}"
@@ -170,7 +174,7 @@ class Search:
             title=Markup(hit.title.html()),  # noqa: S704 - escaped piece by piece
             url=to_uri(entry.link) or story,
             story_url=story,
-            source=hit.source,
+            source=self._source_titles().get(entry.source_id) or hit.source,
             when=_when(entry.date, self.site.config.site.timezone),
             when_iso=entry.date.isoformat(),
             snippet=Markup(hit.snippet.html()),  # noqa: S704 - escaped piece by piece

@@ -24,6 +24,7 @@ BENCHMARKS = (
     "stories",
     "fulltext",
     "admin",
+    "search",
 )
 
 

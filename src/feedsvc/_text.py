@@ -85,11 +85,32 @@ def fold_diacritics(s: str) -> str:
 
     "Đảng" and "dang" both fold to "dang", so a keyword typed without Vietnamese
     input still matches. ``đ`` is a separate letter, not d plus a mark, so NFD
-    alone would keep it; it is mapped explicitly.
+    alone would keep it; it is mapped explicitly. NFC and NFD input fold alike.
+    Search folds every entry it indexes, so the common case (Latin letters) is
+    one ``str.translate``; other scripts take the NFD path.
     """
-    decomposed = unicodedata.normalize("NFD", s.translate(_D_STROKE))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold()
+    folded = s.casefold().translate(_FOLD)
+    if folded.isascii():
+        return folded
+    decomposed = unicodedata.normalize("NFD", folded.translate(_D_STROKE))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _fold_table() -> dict[int, str | None]:
+    """Latin letters with marks (Latin-1 to Latin Extended Additional) to their base letter,
+    and the combining marks to nothing."""
+    table: dict[int, str | None] = {ord("đ"): "d", ord("Đ"): "d"}
+    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        base = "".join(
+            c for c in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(c)
+        )
+        if base != chr(cp) and base.isascii():
+            table[cp] = base.casefold()
+    table.update(dict.fromkeys(range(0x300, 0x370)))
+    return table
+
+
+_FOLD = _fold_table()
 
 
 def shorten(text: str, limit: int) -> str:

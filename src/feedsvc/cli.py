@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from feedsvc import __version__, config_edit, opml, preflight
+from feedsvc import __version__, config_edit, opml, preflight, search
 from feedsvc import config as config_module
 from feedsvc import log as logsetup
 from feedsvc._table import PlainTable
@@ -35,6 +37,7 @@ from feedsvc.errors import ConfigError, FeedsvcError
 from feedsvc.model import PollResult, Source, utcnow
 from feedsvc.newsletter import consent, roster
 from feedsvc.newsletter.topics import write_cell
+from feedsvc.search import SearchHit, Snippet
 from feedsvc.store import Store
 
 if TYPE_CHECKING:  # loaded lazily: `feedsvc check` need not import aiohttp or feedgen
@@ -442,6 +445,58 @@ def sources_import_opml(file: Any, categories: tuple[str, ...], config_path: Pat
         raise click.ClickException("; ".join(exc.problems)) from None
     config_edit.write_atomically(config_path, text)
     out.print(f"added {len(new)} sources to {config_path}: {', '.join(s.id for s in new)}")
+
+
+@main.command("search")
+@click.argument("text")
+@click.option("--category", help="Only entries filed under this category id.")
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@config_option
+def search_command(
+    text: str, category: str | None, limit: int, as_json: bool, config_path: Path
+) -> None:
+    """Search the stored entries, with or without tones ("da nang" finds "Đà Nẵng")."""
+    config = load_config(config_path)
+    if category is not None and category not in {c.id for c in config.categories}:
+        raise click.ClickException(f"unknown category {category!r} (see config.yaml categories)")
+    with opened_store(config) as store:
+        hits = store.search.search(search.parse(text), category, limit)
+    titles = {s.id: s.title for s in config.sources if s.title}
+    hits = [replace(h, source=titles.get(h.entry.source_id) or h.source) for h in hits]
+    if as_json:
+        click.echo(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        out.print("nothing found", markup=False)
+        return
+    table = Table("title", "source", "published", "snippet", show_lines=True)
+    for hit in hits:
+        table.add_row(
+            _marked(hit.title), shown(hit.source), _when(hit.entry.date), _marked(hit.snippet)
+        )
+    out.print(table)
+
+
+def _hit_json(hit: SearchHit) -> dict[str, Any]:
+    entry = hit.entry
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "url": entry.link,
+        "source": hit.source,
+        "source_id": entry.source_id,
+        "published_at": entry.date.isoformat(),
+        "snippet": hit.snippet.text,
+    }
+
+
+def _marked(snippet: Snippet) -> Text:
+    """A snippet for the terminal: remote text shown literally, the matches in bold."""
+    line = Text()
+    for piece, marked in snippet.pieces:
+        line.append(shown(piece).plain, style="bold reverse" if marked else None)
+    return line
 
 
 @main.command()

@@ -415,6 +415,19 @@ VI |= {
     "Read more": "Đọc thêm",
     "Also reported by": "Cũng đưa tin",
     "Part {n}": "Bài {n}",
+    "Accents are optional: da nang finds Đà Nẵng.": (
+        "Gõ có dấu hay không dấu đều được: da nang tìm ra Đà Nẵng."
+    ),
+    "Put a phrase in quotes; giao* finds every word that starts so.": (
+        "Đặt cụm từ trong ngoặc kép; giao* tìm mọi từ bắt đầu như vậy."
+    ),
+    "Words to look for": "Từ cần tìm",
+    "Results for": "Kết quả cho",
+    "Nothing found. Try fewer words, or other spellings.": (
+        "Không tìm thấy gì. Hãy thử ít từ hơn, hoặc cách viết khác."
+    ),
+    "Follow this search in a feed reader:": "Theo dõi tìm kiếm này bằng trình đọc tin:",
+    "Nothing to search for in that: type a word.": "Không có gì để tìm: hãy gõ một từ.",
 }
 
 MESSAGES: dict[str, dict[str, str]] = {"vi": VI, "en": {key: key for key in VI}}

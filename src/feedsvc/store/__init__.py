@@ -25,6 +25,7 @@ from feedsvc.store.entries import EntryStore
 from feedsvc.store.fragments import FragmentStore
 from feedsvc.store.incidents import IncidentStore
 from feedsvc.store.reading import ReadingStore
+from feedsvc.store.search import SearchIndex
 from feedsvc.store.sources import SourceStore
 from feedsvc.store.stories import StoryStore
 from feedsvc.store.subscribers import SubscriberStore
@@ -49,6 +50,7 @@ class Store:
         self.console = ConsoleStore(engine)
         self.reading = ReadingStore(engine)
         self.stories = StoryStore(engine)
+        self.search = SearchIndex(engine)
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:

@@ -7,7 +7,7 @@ entries, one UPDATE of the edited ones, one UPDATE of the source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,8 +34,9 @@ from feedsvc.model import (
     Source,
     StoreOutcome,
 )
-from feedsvc.store.engine import reading, writing
-from feedsvc.store.schema import entries, entry_categories, item_keys
+from feedsvc.store import search as search_index
+from feedsvc.store.engine import insert, reading, writing
+from feedsvc.store.schema import entries, entry_categories, item_keys, settings
 from feedsvc.store.sources import SourceStore
 
 BACKLOG_AGE = timedelta(days=1)
@@ -119,6 +120,7 @@ class EntryStore:
                 ).all()
                 new_ids = [entry_id for entry_id, _ in returned]
                 ids |= {identity: entry_id for entry_id, identity in returned}
+                search_index.write(conn, _docs((ids[e.identity], e) for e in fresh))
             if edited:
                 conn.execute(
                     update(entries)
@@ -132,6 +134,7 @@ class EntryStore:
                     ),
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
+                search_index.write(conn, _docs(edited))
             _replace_item_keys(conn, source.id, feed.items, stored_items, ids)
             self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
@@ -202,6 +205,7 @@ class EntryStore:
                     ),
                     [{"_id": a.entry_id, "_content": a.content} for a in found],
                 )
+                _reindex(conn, [a.entry_id for a in found])
             if failed:
                 conn.execute(
                     update(entries)
@@ -233,7 +237,10 @@ class EntryStore:
             doomed = [entry_id for entry_id in conn.execute(old).scalars() if entry_id not in keep]
             for start in range(0, len(doomed), 1000):
                 batch = doomed[start : start + 1000]
+                search_index.remove(conn, batch)
                 conn.execute(delete(entries).where(entries.c.id.in_(batch)))
+            if doomed:
+                _mark_purged(conn, before.isoformat())
         return len(doomed)
 
     def count(self, source_id: str | None = None) -> int:
@@ -270,6 +277,26 @@ def _replace_item_keys(
     ]
     if rows:
         conn.execute(item_keys.insert(), rows)
+
+
+def _docs(pairs: Iterable[tuple[int, ParsedEntry]]) -> list[tuple[int, str, str, str]]:
+    return [(entry_id, e.title, e.summary, e.content) for entry_id, e in pairs]
+
+
+def _reindex(conn: Connection, entry_ids: Sequence[int]) -> None:
+    """Index these entries again as stored now (their content was replaced in SQL)."""
+    rows = conn.execute(
+        select(entries.c.id, entries.c.title, entries.c.summary, entries.c.content).where(
+            entries.c.id.in_(list(entry_ids))
+        )
+    )
+    search_index.write(conn, [tuple(row) for row in rows])
+
+
+def _mark_purged(conn: Connection, marker: str) -> None:
+    """Tell cached searches (``web.search``) that entries went: their results may hold them."""
+    upsert = insert(conn, settings).values(key=search_index.PURGED, value=marker)
+    conn.execute(upsert.on_conflict_do_update(index_elements=["key"], set_={"value": marker}))
 
 
 def _first_of_each_identity(items: Sequence[ParsedEntry]) -> dict[str, ParsedEntry]:

@@ -138,6 +138,7 @@ entries = Table(
     Column("full_text_at", UTCDateTime),  # when the page was fetched (or failed)
     UniqueConstraint("source_id", "identity"),
     Index("ix_entries_first_seen_at", "first_seen_at"),
+    Index("ix_entries_changed_at", "changed_at"),  # the newest edit: search caches' validator
 )
 
 # The story lists' order (store.reading): the publisher's date, else first seen, then id.
@@ -481,3 +482,18 @@ admin_events = Table(
     Column("detail", Text),
     Index("ix_admin_events_at", "at"),
 )
+
+
+SEARCH_INDEX = "entry_search"
+"""The search index (``store.search``): an FTS5 virtual table with its shadow tables on
+SQLite, a tsvector table on PostgreSQL. Neither is SQLAlchemy metadata; migration 0011
+creates them and schema comparisons leave them out (:func:`include_name`)."""
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name`` hook: everything but the search index."""
+    return not (
+        type_ == "table"
+        and name is not None
+        and (name == SEARCH_INDEX or name.startswith(SEARCH_INDEX + "_"))
+    )

@@ -33,6 +33,7 @@ from feedsvc.web.headers import (
     inline_styles,
 )
 from feedsvc.web.reading import Reading
+from feedsvc.web.search import Search
 from feedsvc.web.status import Operator
 from feedsvc.web.subscribe import Subscriptions
 
@@ -145,6 +146,7 @@ def create_app(config: Config, store: Store) -> Starlette:
 
     routes = [
         *Reading(site, subscriptions).routes(),  # /, /c/{category}, /s/{entry id}
+        *Search(site).routes(),  # /search, /feeds/search.* (before /feeds/{name})
         Route("/feeds/{name}", feed, methods=["GET", "HEAD"]),
         Route("/feeds.opml", opml, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

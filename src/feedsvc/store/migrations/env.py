@@ -3,7 +3,7 @@
 from alembic import context
 
 from feedsvc.store.engine import writing
-from feedsvc.store.schema import metadata
+from feedsvc.store.schema import include_name, metadata
 
 engine = context.config.attributes["engine"]
 with writing(engine) as connection:
@@ -13,6 +13,7 @@ with writing(engine) as connection:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     context.run_migrations()

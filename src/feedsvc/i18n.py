@@ -415,6 +415,7 @@ VI |= {
     "Read more": "Đọc thêm",
     "Also reported by": "Cũng đưa tin",
     "Part {n}": "Bài {n}",
+    "In this series": "Cùng loạt bài",
     "Accents are optional: da nang finds Đà Nẵng.": (
         "Gõ có dấu hay không dấu đều được: da nang tìm ra Đà Nẵng."
     ),

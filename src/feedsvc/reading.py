@@ -27,6 +27,7 @@ from feedsvc.publish.items import to_uri
 from feedsvc.publish.urls import category_url, story_url
 from feedsvc.store import Store
 from feedsvc.store.reading import Position, Story, StoryCard
+from feedsvc.stories.model import StoryContext
 
 PAGE = 30  # stories per category page
 FRONT = 5  # stories per category on the home page
@@ -120,9 +121,21 @@ def front_page(store: Store, config: Config, size: int = FRONT) -> list[FrontSec
     ]
 
 
-def story(store: Store, entry_id: int) -> Story | None:
-    """The stored story ``entry_id``, or None."""
-    return store.reading.story(entry_id)
+@dataclass(frozen=True, slots=True)
+class StoryPage:
+    """One story and what surrounds it (``store.stories``): its series' other parts,
+    related stories ("Đọc thêm") and other outlets' reports ("Cũng đưa tin")."""
+
+    story: Story
+    around: StoryContext
+
+
+def story(store: Store, entry_id: int) -> StoryPage | None:
+    """The stored story ``entry_id`` with its surroundings, or None."""
+    found = store.reading.story(entry_id)
+    if found is None:
+        return None
+    return StoryPage(found, store.stories.story_context(entry_id))
 
 
 def source_name(config: Config, card: StoryCard) -> str:

@@ -23,6 +23,8 @@ from feedsvc.store import Store
 from tests._net import free_port
 from tests.conftest import NOW
 from tests.integration.corpus_site import CONFIG, load_corpus
+from tests.integration.test_stories_store import NOW as STORIES_NOW
+from tests.integration.test_stories_store import store_items
 
 VI = {"Accept-Language": "vi-VN,vi;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -317,5 +319,26 @@ def test_pages_follow_date_then_id_on_both_backends(store: Store) -> None:
     assert everything.newer is None
     story = reading.story(store, shown[0].id)
     assert story is not None
-    assert story.category_ids == ("xa-hoi",)
+    assert story.story.category_ids == ("xa-hoi",)
     assert reading.story(store, 10**12) is None
+
+
+async def test_a_story_page_lists_its_series_other_outlets_and_related_stories(
+    site: tuple[str, Config, Store], client: aiohttp.ClientSession
+) -> None:
+    base, _, store = site
+    keys = store_items(store)  # the labelled set (tests/data/stories), news of its day
+    store.stories.detect_pending(STORIES_NOW)
+    ids = {key: entry_id for entry_id, key in keys.items()}
+    status, page = await get(client, f"{base}/s/{ids['s1-bai2']}")
+    assert status == 200
+    assert "Cùng loạt bài" in page
+    for part in ("s1-bai1", "s1-bai3"):
+        assert f'href="{base}/s/{ids[part]}"' in page
+    assert 'aria-current="page"' in page  # this part, not a link to itself
+    status, page = await get(client, f"{base}/s/{ids['c1-bht']}")
+    assert "Cũng đưa tin" in page
+    for other in ("c1-vnp", "c1-tt", "c1-vne"):
+        assert f'href="{base}/s/{ids[other]}"' in page
+    status, page = await get(client, f"{base}/s/{ids['c1-bht']}", **{"Accept-Language": "en"})
+    assert "Also reported by" in page

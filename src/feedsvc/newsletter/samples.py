@@ -158,7 +158,9 @@ def page_context(config: Config, locale: str) -> dict[str, Any]:
 def _reading_context(config: Config, locale: str) -> dict[str, Any]:
     """What the reading pages (``web/reading.py``) are given: sample stories in lists."""
     from feedsvc import reading  # reading imports publish, which samples need not load
+    from feedsvc.model import Entry, StoryRef
     from feedsvc.store.reading import Story, StoryCard
+    from feedsvc.stories.model import SeriesContext, StoryContext
 
     card = StoryCard(
         1,
@@ -172,10 +174,20 @@ def _reading_context(config: Config, locale: str) -> dict[str, Any]:
     )
     cards = (card,)
     first = config.categories[0].id if config.categories else reading.ALL
+    this = StoryRef(Entry(1, "xa-hoi", "tin-1", card.title, NOW), "Báo Hà Tĩnh")
+    other = StoryRef(
+        Entry(2, "vnexpress", "tin-2", "Trẻ em Hương Khê trở lại lớp", NOW), "VnExpress"
+    )
+    around = StoryContext(  # every block of the story page shows
+        series=SeriesContext(1, card.title, 1, ((1, this), (2, other))),
+        related=(other,),
+        also_reported_by=(other,),
+    )
     return {
         "sections": [reading.FrontSection(first, first, cards)],
         "page": reading.StoryList(first, cards, "sample", "sample"),
         "story": Story(card, "<p>Nội dung.</p>", "Phóng viên", NOW, NOW, NOW, (first,)),
+        "around": around,
         "filed": [(first, first)],
         "title": first,
         "feed_links": {fmt: f"{config.site.base_url}/feeds/{first}.{fmt}" for fmt in ("rss",)},

@@ -86,8 +86,10 @@ class Reading:
         if found is None:
             return self.site.render(request, "web/not_found.html", status=404)
         titles = {c.id: c.title for c in self.site.config.categories}
-        filed = [(c, titles[c]) for c in found.category_ids if c in titles]
-        return self._page(request, "web/story.html", story=found, filed=filed)
+        filed = [(c, titles[c]) for c in found.story.category_ids if c in titles]
+        return self._page(
+            request, "web/story.html", story=found.story, around=found.around, filed=filed
+        )
 
     async def feed_stylesheet(self, request: Request) -> Response:
         """The XSLT a browser renders the RSS and Atom feeds with, as ``text/xsl``."""

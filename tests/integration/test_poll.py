@@ -258,3 +258,33 @@ async def test_entries_stored_by_a_poll_killed_before_filing_are_filed_later(
     document = store_for.documents.get("xa-hoi.rss")
     assert document is not None
     assert filed[0].title.encode() in document.body
+
+
+# --- the per-host limit ---------------------------------------------------------------
+
+PLAIN = ("baohatinh-xa-hoi.rss", "baohatinh-chinh-tri.rss", "edited-v1.rss")
+
+
+@pytest.mark.parametrize(("hosts", "at_once"), [(1, 2), (2, 4)])
+async def test_a_poll_makes_at_most_two_requests_to_a_host_at_once(
+    tmp_path: Path, db_url: str, store_for: Store, pool: ProcessPoolExecutor,
+    hosts: int, at_once: int,
+) -> None:  # fmt: skip
+    root = tmp_path / "feeds"
+    shutil.copytree(FEEDS, root)
+    async with FeedServer(root, hosts=hosts) as server:
+        # Twelve sources, round robin over the hosts; each answer takes 50 ms.
+        sources = {
+            f"s{n}": f"{server.base_urls[n % hosts]}/plain/{PLAIN[n % 3]}?delay=0.05&n={n}"
+            for n in range(12)
+        }
+        config = write_config(tmp_path, db_url, sources)
+
+        results = await poll(config, store_for, pool)
+
+    assert sorted(results) == sorted(sources)
+    assert {result.status for result in results.values()} == {"updated"}
+    # The limit (fetch's per_host, 2) holds on each host, and is reached: a host's
+    # sources do not wait for each other beyond it, nor for another host's.
+    assert server.most_at_once == at_once
+    assert server.requests.total() == 12

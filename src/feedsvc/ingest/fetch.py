@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from http import HTTPStatus
 from types import TracebackType
 from typing import NamedTuple, Protocol, Self
@@ -182,6 +183,19 @@ class Fetcher:
             result = _keep_validators(result, etag, last_modified)
         return result
 
+    @property
+    def per_host(self) -> int:
+        """How many fetches may run at once to one host."""
+        return self._policy.per_host
+
+    @staticmethod
+    def host_of(url: str) -> str:
+        """The key ``url``'s fetches share a per-host limit under ("" for a bad URL)."""
+        try:
+            return _parse_url(url).raw_host or ""
+        except FetchError:
+            return ""
+
     def _host_slot(self, target: URL) -> asyncio.Semaphore:
         host = target.raw_host or ""
         slot = self._host_slots.get(host)
@@ -258,7 +272,10 @@ class Fetcher:
         )
 
 
+@lru_cache(maxsize=16384)
 def _parse_url(url: str) -> URL:
+    """``url`` as a yarl URL; cached, as the same few thousand URLs are fetched every few
+    minutes (a URL is immutable; the checks of `Fetcher._checked` still run every time)."""
     try:
         return URL(url)
     except (TypeError, ValueError) as exc:

@@ -554,26 +554,16 @@ def subscribers_add(
     if signup.smtputf8:
         err.print(f"warning: {signup.email}: {SMTPUTF8_WARNING}", markup=False)
     with opened_store(config) as store:
-        existing = store.subscribers.by_email(signup.email)
-        if existing is not None:
-            raise click.ClickException(
-                f"{signup.email} is already a subscriber ({existing.status})"
+        try:
+            added = consent.add(
+                config, store, signup, confirmed=confirmed, origin="cli", now=utcnow()
             )
-        if confirmed:
-            subscriber, _ = store.subscribers.add(
-                signup.email,
-                categories=signup.categories,
-                topics=signup.topics,
-                schedule=signup.schedule,
-                locale=signup.locale,
-                timezone=config.site.timezone,
-                confirmed=True,
-                now=utcnow(),
-            )
-            out.print(f"added {subscriber.email} ({subscriber.status})", markup=False)
+        except consent.ConsentError as exc:
+            raise click.ClickException(str(exc)) from None
+        if added.queued is None:
+            out.print(f"added {added.subscriber.email} ({added.subscriber.status})", markup=False)
             return
-        queued = consent.sign_up(config, store, signup, origin="cli", now=utcnow())
-        outcome = _send_now(config, store, [queued.queued])[queued.queued]
+        outcome = _send_now(config, store, [added.queued])[added.queued]
     out.print(f"added {signup.email} (pending); {outcome}", markup=False)
 
 

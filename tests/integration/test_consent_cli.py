@@ -112,6 +112,19 @@ def test_add_confirmed_sends_nothing(operator: Operator) -> None:
     assert operator.mail() == []
 
 
+def test_add_never_brings_back_who_left(operator: Operator) -> None:
+    """The rule is consent's (newsletter.consent.add), the same with or without --confirmed."""
+    operator.run("add", "da.roi.di@example.vn", "--confirmed")
+    assert operator.run("unsubscribe", "da.roi.di@example.vn").exit_code == 0
+    for again in (("--confirmed",), ()):
+        result = operator.run("add", "da.roi.di@example.vn", *again)
+        assert result.exit_code == 1
+        assert "already a subscriber (unsubscribed)" in result.stderr
+        assert "Traceback" not in result.output
+    assert operator.subscriber("da.roi.di@example.vn").status is SubscriberStatus.UNSUBSCRIBED
+    assert operator.mail() == []
+
+
 def test_confirm_makes_pending_readers_active(operator: Operator) -> None:
     operator.run("add", "mot@example.vn")
     operator.run("add", "hai@example.vn")

@@ -71,11 +71,12 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SignUp:
-    """A stored sign-up: the subscriber as written, whether it was new, its queued email."""
+    """A stored sign-up: the subscriber as written, whether it was new, its queued email
+    (None: added as confirmed by an operator, no email)."""
 
     subscriber: Subscriber
     created: bool
-    queued: int
+    queued: int | None
 
 
 @dataclass(slots=True)
@@ -129,6 +130,36 @@ def sign_up(config: Config, store: Store, signup: Signup, *, origin: str, now: d
     fields_logged = {"subscriber": subscriber.id, "new": seen[0], "origin": origin}
     log.info("signed up", extra={"fields": fields_logged})
     return SignUp(subscriber, seen[0], queued)
+
+
+def add(
+    config: Config, store: Store, signup: Signup, *, confirmed: bool, origin: str, now: datetime
+) -> SignUp:
+    """An operator adds a reader (``subscribers add``): active at once with ``confirmed``
+    (they agreed some other way), else a sign-up like the form's, its email queued.
+
+    Raises:
+        ConsentError: the address is already a subscriber (whatever its status: an
+            operator re-adding someone who left must not re-subscribe them), or its
+            mailbox has had its share of confirmation emails this hour.
+    """
+    existing = store.subscribers.by_email(signup.email)
+    if existing is not None:
+        raise ConsentError(f"{signup.email} is already a subscriber ({existing.status})")
+    if not confirmed:
+        return sign_up(config, store, signup, origin=origin, now=now)
+    subscriber, _ = store.subscribers.add(
+        signup.email,
+        categories=signup.categories,
+        topics=signup.topics,
+        schedule=signup.schedule,
+        locale=signup.locale,
+        timezone=config.site.timezone,
+        confirmed=True,
+        now=now,
+    )
+    log.info("added", extra={"fields": {"subscriber": subscriber.id, "origin": origin}})
+    return SignUp(subscriber, True, None)
 
 
 def after_sign_up(stored: Subscriber, signup: Signup, created: bool) -> dict[str, Any]:

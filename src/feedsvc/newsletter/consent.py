@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -227,6 +227,22 @@ def resend(store: Store, email: str, *, origin: str, now: datetime) -> tuple[Out
     if queued is None:
         raise _limited(subscriber.email)
     return Outcome.QUEUED, queued
+
+
+def change_preferences(
+    store: Store,
+    subscriber: Subscriber,
+    *,
+    categories: Sequence[str],
+    schedule: str,
+    locale: str,
+    topics: Sequence[str],
+) -> None:
+    """A reader's own choices from the preferences page, already checked (``roster``)."""
+    store.subscribers.update(
+        subscriber.id, categories=categories, schedule=schedule, locale=locale, topics=topics
+    )
+    log.info("preferences changed", extra={"fields": {"subscriber": subscriber.id}})
 
 
 def unsubscribe(store: Store, subscriber: Subscriber, *, origin: str) -> Outcome:

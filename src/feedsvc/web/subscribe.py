@@ -25,6 +25,7 @@ only translates between HTTP and it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -315,14 +316,16 @@ class Subscriptions:
             view = FormView.sent(form, errors)
             return self._preferences_page(request, subscriber, view, status=400)
         await run_in_threadpool(
-            self.store.subscribers.update,
-            subscriber.id,
-            categories=choices.categories,
-            schedule=choices.schedule,
-            locale=choices.locale,
-            topics=choices.topics,
+            functools.partial(
+                consent.change_preferences,
+                self.store,
+                subscriber,
+                categories=choices.categories,
+                schedule=choices.schedule,
+                locale=choices.locale,
+                topics=choices.topics,
+            )
         )
-        log.info("preferences changed", extra={"fields": {"subscriber": subscriber.id}})
         page = self._links(subscriber)["preferences_url"]
         return RedirectResponse(f"{page}?saved=1", status_code=303)
 

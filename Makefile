@@ -20,7 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	scripts/system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

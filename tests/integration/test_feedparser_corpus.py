@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -64,10 +65,15 @@ def feedparser_sdist(
 
 
 def _download(directory: Path) -> None:
+    """Download into a folder of this process's own, then move the file into place in one
+    step: another test process (pytest-xdist) may be reading or fetching it too."""
+    own = directory / f"download-{os.getpid()}"
     command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps"]
-    command += ["--quiet", f"feedparser=={VERSION}", "-d", str(directory)]
+    command += ["--quiet", f"feedparser=={VERSION}", "-d", str(own)]
     try:
         subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+        os.replace(own / ARCHIVE, directory / ARCHIVE)
+        shutil.rmtree(own, ignore_errors=True)
         return
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         detail = getattr(exc, "stderr", None) or str(exc)

@@ -260,6 +260,37 @@ async def test_entries_stored_by_a_poll_killed_before_filing_are_filed_later(
     assert filed[0].title.encode() in document.body
 
 
+async def test_the_next_poll_files_and_publishes_what_a_killed_one_left_though_it_stores_nothing(
+    tmp_path: Path, server: FeedServer, pool: ProcessPoolExecutor, store_for: Store
+) -> None:
+    """The feed is unchanged on the next poll, so that poll stores nothing: it must still
+    file the entries the killed poll stored, and write the feeds it had filed them for."""
+    from feedsvc.publish.regenerate import Publisher
+
+    config = write_config(
+        tmp_path, str(store_for.engine.url), {"xa-hoi": server.url("/feeds/baohatinh-xa-hoi.rss")}
+    )
+    publisher = Publisher(config, store_for)
+    publisher.publish_all(utcnow())
+    async with Poller(config, store_for, pool=pool) as poller:  # stores, never files
+        await asyncio.to_thread(poller.sync_sources)
+        [stored] = await poller.poll()
+    assert stored.new > 0
+    async with Poller(config, store_for, pool=pool) as poller:
+        again = await poller.poll(force=True)
+    assert not any(result.entry_ids for result in again)  # the same bytes: nothing new
+    publisher.after_poll(again, utcnow())
+    filed = store_for.categories.newest("xa-hoi", 100)
+    assert len(filed) == stored.new
+    # Filed, then killed before the feeds were written: the mark says they are owed.
+    store_for.documents.put("xa-hoi.rss", "application/rss+xml", b"<rss/>", utcnow())
+    store_for.settings.set("publish.owed", "1")
+    publisher.after_poll(again, utcnow())
+    document = store_for.documents.get("xa-hoi.rss")
+    assert document is not None
+    assert filed[0].title.encode() in document.body
+
+
 # --- the per-host limit ---------------------------------------------------------------
 
 PLAIN = ("baohatinh-xa-hoi.rss", "baohatinh-chinh-tri.rss", "edited-v1.rss")

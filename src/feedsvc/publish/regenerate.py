@@ -33,6 +33,7 @@ log = logging.getLogger("feedsvc.publish")
 ALL = "all"
 OPML = "feeds.opml"
 _FINGERPRINT_KEY = "classification"
+_OWED_KEY = "publish.owed"  # "1" from filing until the feeds are written
 
 
 class Publisher:
@@ -46,12 +47,24 @@ class Publisher:
         """File what the poll stored or edited, then regenerate what changed.
 
         It files every unfiled entry, not only this poll's: entries stored by a
-        poll that was killed before it got here are filed by the next one.
+        poll that was killed before it got here are filed by the next one, also
+        when that one stores nothing; and feeds a killed poll filed entries for but
+        never wrote are written then.
         """
-        if not any(result.entry_ids for result in results):
+        owed = self.store.settings.get(_OWED_KEY) == "1"
+        stored = any(result.entry_ids for result in results)
+        if not stored and not owed and not self.store.categories.unfiled(limit=1):
             return []
         self.detect(now)
-        return self.regenerate([*self.file_unfiled(), ALL], now)
+        # Durable until the feeds are written: a kill between filing and regenerating
+        # leaves the mark, and the next poll regenerates every feed even if it stores
+        # nothing (the filing itself is durable through ``entries.filed``).
+        self.store.settings.set(_OWED_KEY, "1")
+        touched = self.file_unfiled()
+        every = [c.id for c in self.config.categories]
+        changed = self.regenerate([*touched, ALL, *(every if owed else ())], now)
+        self.store.settings.set(_OWED_KEY, "")
+        return changed
 
     def detect(self, now: datetime) -> int:
         """Detect the story of every entry that has none yet (this poll's, a killed
@@ -165,6 +178,7 @@ class Publisher:
         )
         if self.store.documents.put(OPML, "text/x-opml; charset=utf-8", opml, now):
             changed.append(OPML)
+        self.store.settings.set(_OWED_KEY, "")  # every feed is written
         return changed
 
     def reclassify_if_changed(self) -> bool:

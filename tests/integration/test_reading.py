@@ -4,7 +4,6 @@ stories, a category's pages with a cursor that stays put while news arrives, one
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -14,15 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import ParsedEntry, ParsedFeed
 from feedsvc.publish.regenerate import Publisher
-from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from tests._net import free_port
 from tests.conftest import NOW
-from tests.integration.corpus_site import CONFIG, load_corpus
+from tests.integration.corpus_site import open_corpus, served
 from tests.integration.test_stories_store import NOW as STORIES_NOW
 from tests.integration.test_stories_store import store_items
 
@@ -38,18 +35,9 @@ _PREV = re.compile(r'<a rel="prev" href="([^"]+)"')
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[tuple[str, Config, Store]]:
     port = free_port()
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG.format(port=port, db=tmp_path / "feedsvc.db"), encoding="utf-8")
-    config = config_module.load(path)
-    store = Store.open(config.database_url)
-    load_corpus(config, store)
-    server = http_server(config, store)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", config, store
-    server.should_exit = True
-    await task
+    _, config, store = open_corpus(tmp_path, port)
+    async with served(config, store):
+        yield f"http://127.0.0.1:{port}", config, store
     store.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import re
@@ -16,14 +15,12 @@ import aiohttp
 import feedparser
 import pytest
 
-from feedsvc import config as config_module
 from feedsvc.config import Config
 from feedsvc.model import ParsedEntry, ParsedFeed
-from feedsvc.schedule import http_server
 from feedsvc.store import Store
 from tests._net import free_port
 from tests.conftest import NOW
-from tests.integration.corpus_site import CONFIG, load_corpus
+from tests.integration.corpus_site import open_corpus, served
 from tests.integration.test_feed_validation import check_json_item, check_rss_item, run_jing
 
 Site = tuple[str, Config, Store]
@@ -40,18 +37,9 @@ HOSTILE = [
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG.format(port=port, db=tmp_path / "feedsvc.db"), encoding="utf-8")
-    config = config_module.load(path)
-    store = Store.open(config.database_url)
-    load_corpus(config, store)
-    server = http_server(config, store)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", config, store
-    server.should_exit = True
-    await task
+    _, config, store = open_corpus(tmp_path, port)
+    async with served(config, store):
+        yield f"http://127.0.0.1:{port}", config, store
     store.close()
 
 

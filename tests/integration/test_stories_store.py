@@ -9,6 +9,8 @@ the same items, and meet the labelled set's targets.
 from __future__ import annotations
 
 import threading
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from click.testing import CliRunner
 from feedsvc.cli import main
 from feedsvc.model import ParsedFeed, Source, utcnow
 from feedsvc.store import Store, migrate
-from feedsvc.store.schema import entries
+from feedsvc.store.schema import entries, story_entries, story_term_counts
+from feedsvc.store.stories import _vector
 from tests.unit import _stories_set as labelled
 
 NOW = labelled.NOW
@@ -157,3 +160,68 @@ def test_db_upgrade_detects_the_entries_stored_before_stories(
     assert store.stories.story_context(ids["s1-bai2"]).series is not None
     again = CliRunner().invoke(main, ["db", "upgrade", "--config", str(path)])
     assert "detecting" not in again.output
+
+
+def _term_counts(store: Store) -> dict[int, int]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(story_term_counts.c.term, story_term_counts.c.count))
+        return {int(term): int(count) for term, count in rows}
+
+
+def _recounted(store: Store) -> dict[int, int]:
+    """The term counts as the stored vectors say they should be (one per entry per term)."""
+    counts: Counter[int] = Counter()
+    with store.engine.connect() as conn:
+        for vector in conn.execute(sa.select(story_entries.c.vector)).scalars():
+            counts.update(_vector(vector).weights.keys())  # noqa: SLF001 - the rows' own encoding
+    return dict(counts)
+
+
+EDITED_TITLE = "Khánh thành cầu dân sinh ở xã vùng cao huyện Hương Khê"
+EDITED_SUMMARY = (
+    "Sáng nay, người dân xã Hương Liên vui mừng đón cây cầu treo mới bắc qua sông Ngàn Sâu, "
+    "công trình do các nhà hảo tâm đóng góp 1.870 triệu đồng xây dựng trong sáu tháng."
+)
+
+
+def test_an_edited_entry_is_detected_again_from_its_new_text(store: Store) -> None:
+    pairs = labelled.parsed()
+    cluster = [p for p in pairs if labelled.label_of(p[1].link)["cluster"] == "C1"]  # type: ignore[attr-defined]
+    keys = store_items(store, cluster)
+    store.stories.detect_pending(NOW)
+    ids = {key: entry_id for entry_id, key in keys.items()}
+    first = store.stories.story_context(ids["c1-bht"])
+    assert {keys[r.entry.id] for r in first.also_reported_by} == {"c1-vnp", "c1-tt", "c1-vne"}
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(entries).values(filed=True))
+    # The outlet rewrites its item into another story: same link, new text.
+    source_id, entry = next(p for p in cluster if labelled.label_of(p[1].link)["key"] == "c1-vne")  # type: ignore[attr-defined]
+    edited = replace(
+        entry, title=EDITED_TITLE, summary=EDITED_SUMMARY, content="", content_hash="edited"
+    )
+    source = Source(source_id, "", "", first_polled_at=NOW - timedelta(days=400))
+    outcome = store.entries.apply(source, ParsedFeed(None, None, (edited,)), {}, NOW)
+    assert outcome.updated_ids == (ids["c1-vne"],)
+    assert store.stories.pending(NOW) == 1
+    assert _term_counts(store) == _recounted(store)
+    # The story it left changes for the others: their items are written again.
+    after = store.stories.story_context(ids["c1-bht"])
+    assert after.revision == first.revision + 1
+    assert {keys[r.entry.id] for r in after.also_reported_by} == {"c1-vnp", "c1-tt"}
+    with store.engine.connect() as conn:
+        unfiled = set(conn.execute(sa.select(entries.c.id).where(~entries.c.filed)).scalars())
+    assert unfiled >= {ids["c1-bht"], ids["c1-vnp"], ids["c1-tt"]}
+    store.stories.detect_pending(NOW)
+    assert store.stories.pending(NOW) == 0
+    alone = store.stories.story_context(ids["c1-vne"])
+    assert alone.cluster_id not in (None, first.cluster_id)
+    assert alone.also_reported_by == ()
+    assert _term_counts(store) == _recounted(store)
+
+
+def test_retention_takes_deleted_entries_off_the_term_counts(store: Store) -> None:
+    keys = store_items(store)
+    store.stories.detect_pending(NOW)
+    assert _term_counts(store) == _recounted(store) != {}
+    assert store.entries.purge(NOW + timedelta(days=1), keep_per_feed=0) == len(keys)
+    assert _term_counts(store) == {}

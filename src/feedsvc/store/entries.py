@@ -35,6 +35,7 @@ from feedsvc.model import (
     StoreOutcome,
 )
 from feedsvc.store import search as search_index
+from feedsvc.store import stories as story_rows
 from feedsvc.store.engine import insert, reading, writing
 from feedsvc.store.schema import entries, entry_categories, item_keys, settings
 from feedsvc.store.sources import SourceStore
@@ -135,6 +136,12 @@ class EntryStore:
                     [_edit_params(entry_id, e, wants(e)) for entry_id, e in edited],
                 )
                 search_index.write(conn, _docs(edited))
+                # Detected again from the new text (store.stories.forget).
+                story_rows.forget(
+                    conn,
+                    [entry_id for entry_id, _ in edited],
+                    since=now - story_rows.DETECTED_WITHIN,
+                )
             _replace_item_keys(conn, source.id, feed.items, stored_items, ids)
             self._sources.release(conn, source.id, source_values, owner, stored_new=bool(fresh))
         return StoreOutcome(
@@ -238,6 +245,7 @@ class EntryStore:
             for start in range(0, len(doomed), 1000):
                 batch = doomed[start : start + 1000]
                 search_index.remove(conn, batch)
+                story_rows.forget(conn, batch)
                 conn.execute(delete(entries).where(entries.c.id.in_(batch)))
             if doomed:
                 _mark_purged(conn, before.isoformat())

@@ -18,9 +18,13 @@ members changes ("Also reported by", the list of parts): their
 ``publish.fragments``) and they are marked unfiled, so the publish that files
 the new entry regenerates their feeds too.
 
-Term counts (the IDF's document frequencies) only grow: retention deletes an
-entry's rows but not its counts, which then over-count a little, as if the
-store were larger; weights are relative, so this changes little.
+An entry whose text is edited, or that retention deletes, is *forgotten*
+(:func:`forget`): its rows go, its terms are taken off the term counts (the
+IDF's document frequencies), and the members of its cluster and series are
+touched as above, since what their items show of it changes. An edited entry
+is then pending again, and the next detection decides its story from its new
+text; an edit to an entry first seen longer ago than ``DETECTED_WITHIN`` keeps
+its old rows (it would not be detected again).
 """
 
 from __future__ import annotations
@@ -36,9 +40,13 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
+    delete,
     func,
+    or_,
     select,
     text,
+    update,
 )
 
 from feedsvc.model import Entry
@@ -48,8 +56,11 @@ from feedsvc.store.schema import (
     UTCDateTime,
     entries,
     sources,
+    story_bands,
     story_entries,
     story_related,
+    story_term_counts,
+    story_terms,
 )
 from feedsvc.stories import terms as term_vectors
 from feedsvc.stories.clusters import CANDIDATES_PER_BAND
@@ -130,6 +141,11 @@ class StoryStore:
                 index.flush()
             if len(pending) < batch:
                 return changed
+
+    def forget(self, entry_ids: Sequence[int]) -> None:
+        """:func:`forget` in a transaction of its own."""
+        with writing(self._engine) as conn:
+            forget(conn, entry_ids)
 
     def pending(self, now: datetime) -> int:
         """How many stored entries detection still owes (see ``_undetected``)."""
@@ -418,6 +434,64 @@ class SqlIndex:
                 self._sql(f"UPDATE entries SET filed = ? WHERE id IN ({marks})"), [False, *ordered]
             )
         return sorted(ids)
+
+
+def forget(conn: Connection, entry_ids: Sequence[int], *, since: datetime | None = None) -> None:
+    """Drop the story rows of ``entry_ids`` (those first seen since ``since``, if given),
+    take their terms off the term counts, and touch the other members of their
+    clusters and series (revision up, unfiled), all in ``conn``'s transaction.
+
+    On PostgreSQL it first takes detection's advisory lock, so a batch that is
+    detecting one of these entries from its old text commits first and its rows
+    are the ones dropped.
+    """
+    if not entry_ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+    s = story_entries.c
+    query = select(s.entry_id, s.cluster_id, s.series_id, s.vector).where(
+        s.entry_id.in_(list(entry_ids))
+    )
+    if since is not None:
+        query = query.join(entries, entries.c.id == s.entry_id).where(
+            entries.c.first_seen_at >= since
+        )
+    rows = conn.execute(query).all()
+    if not rows:
+        return
+    gone = sorted(row.entry_id for row in rows)
+    counts: dict[int, int] = {}
+    for row in rows:  # a vector holds every term of its entry (terms.VECTOR_TERMS)
+        for term in _vector(row.vector).weights:
+            counts[term] = counts.get(term, 0) + 1
+    terms = sorted(counts)  # in key order, as flush writes them: no deadlock
+    conn.execute(
+        story_term_counts.update()
+        .where(story_term_counts.c.term == bindparam("_term"))
+        .values(count=story_term_counts.c.count - bindparam("_n")),
+        [{"_term": term, "_n": counts[term]} for term in terms],
+    )
+    for start in range(0, len(terms), 500):
+        chunk = terms[start : start + 500]
+        conn.execute(
+            delete(story_term_counts).where(
+                story_term_counts.c.term.in_(chunk), story_term_counts.c.count <= 0
+            )
+        )
+    clusters = {row.cluster_id for row in rows}
+    series = {row.series_id for row in rows if row.series_id is not None}
+    members = select(s.entry_id).where(
+        or_(s.cluster_id.in_(list(clusters)), s.series_id.in_(list(series)))
+    )
+    touched = sorted(set(conn.execute(members).scalars()) - set(gone))
+    for table in (story_related, story_terms, story_bands, story_entries):
+        conn.execute(delete(table).where(table.c.entry_id.in_(gone)))
+    if touched:
+        conn.execute(
+            update(story_entries).where(s.entry_id.in_(touched)).values(revision=s.revision + 1)
+        )
+        conn.execute(update(entries).where(entries.c.id.in_(touched)).values(filed=False))
 
 
 def _contexts(conn: Connection, ids: list[int]) -> dict[int, StoryContext]:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from feedsvc.cli import main
 from feedsvc.model import ParsedFeed, Source, utcnow
 from feedsvc.store import Store, migrate
-from feedsvc.store.schema import entries, story_entries, story_term_counts
+from feedsvc.store.schema import entries, story_entries, story_related, story_term_counts
 from feedsvc.store.stories import _vector
 from tests.unit import _stories_set as labelled
 
@@ -225,3 +225,28 @@ def test_retention_takes_deleted_entries_off_the_term_counts(store: Store) -> No
     assert _term_counts(store) == _recounted(store) != {}
     assert store.entries.purge(NOW + timedelta(days=1), keep_per_feed=0) == len(keys)
     assert _term_counts(store) == {}
+
+
+def test_an_edit_rewrites_the_items_that_list_the_entry_as_related(store: Store) -> None:
+    keys = store_items(store)
+    store.stories.detect_pending(NOW)
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(story_related.c.entry_id, story_related.c.related_id)).first()
+    assert row is not None
+    referrer, related = row
+    before = store.stories.story_context(referrer).revision
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(entries).values(filed=True))
+    source_id, entry = next(
+        p
+        for p in labelled.parsed()
+        if labelled.label_of(p[1].link)["key"] == keys[related]  # type: ignore[attr-defined]
+    )
+    edited = replace(entry, title=EDITED_TITLE, content_hash="edited")
+    source = Source(source_id, "", "", first_polled_at=NOW - timedelta(days=400))
+    store.entries.apply(source, ParsedFeed(None, None, (edited,)), {}, NOW)
+    # Its "Đọc thêm" shows the edited title: the referrer's item is rendered again.
+    assert store.stories.story_context(referrer).revision == before + 1
+    with store.engine.connect() as conn:
+        filed = conn.execute(sa.select(entries.c.filed).where(entries.c.id == referrer)).scalar()
+    assert filed is False

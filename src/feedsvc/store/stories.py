@@ -20,9 +20,9 @@ the new entry regenerates their feeds too.
 
 An entry whose text is edited, or that retention deletes, is *forgotten*
 (:func:`forget`): its rows go, its terms are taken off the term counts (the
-IDF's document frequencies), and the members of its cluster and series are
-touched as above, since what their items show of it changes. An edited entry
-is then pending again, and the next detection decides its story from its new
+IDF's document frequencies), and the members of its cluster and series and the
+entries listing it as related are touched as above, since what their items show
+of it changes. An edited entry is then pending again, and the next detection decides its story from its new
 text; an edit to an entry first seen longer ago than ``DETECTED_WITHIN`` keeps
 its old rows (it would not be detected again).
 """
@@ -439,7 +439,9 @@ class SqlIndex:
 def forget(conn: Connection, entry_ids: Sequence[int], *, since: datetime | None = None) -> None:
     """Drop the story rows of ``entry_ids`` (those first seen since ``since``, if given),
     take their terms off the term counts, and touch the other members of their
-    clusters and series (revision up, unfiled), all in ``conn``'s transaction.
+    clusters and series and the entries listing them as related (revision up,
+    unfiled: their items show the forgotten ones' titles), all in ``conn``'s
+    transaction.
 
     On PostgreSQL it first takes detection's advisory lock, so a batch that is
     detecting one of these entries from its old text commits first and its rows
@@ -484,7 +486,10 @@ def forget(conn: Connection, entry_ids: Sequence[int], *, since: datetime | None
     members = select(s.entry_id).where(
         or_(s.cluster_id.in_(list(clusters)), s.series_id.in_(list(series)))
     )
-    touched = sorted(set(conn.execute(members).scalars()) - set(gone))
+    referrers = select(story_related.c.entry_id).where(story_related.c.related_id.in_(gone))
+    touched = sorted(
+        {*conn.execute(members).scalars(), *conn.execute(referrers).scalars()} - set(gone)
+    )
     for table in (story_related, story_terms, story_bands, story_entries):
         conn.execute(delete(table).where(table.c.entry_id.in_(gone)))
     if touched:

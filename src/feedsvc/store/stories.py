@@ -22,9 +22,9 @@ An entry whose text is edited, or that retention deletes, is *forgotten*
 (:func:`forget`): its rows go, its terms are taken off the term counts (the
 IDF's document frequencies), and the members of its cluster and series and the
 entries listing it as related are touched as above, since what their items show
-of it changes. An edited entry is then pending again, and the next detection decides its story from its new
-text; an edit to an entry first seen longer ago than ``DETECTED_WITHIN`` keeps
-its old rows (it would not be detected again).
+of it changes. An edited entry is then pending again, and the next detection
+decides its story from its new text; an edit to an entry first seen longer ago
+than ``DETECTED_WITHIN`` keeps its old rows (it would not be detected again).
 """
 
 from __future__ import annotations

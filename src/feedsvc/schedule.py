@@ -303,7 +303,8 @@ class Service:
 
     async def _poll(self) -> None:
         results = await self.poller.poll(due_only=True)
-        if results:  # a source may have failed or recovered: see to its incident now
+        failed = any(result.error is not None for result in results)
+        if results and self.alerter.needs_check(failed):  # a failure or a recovery: now
             self._spawn(self._once("alerts", self._alerts))
         if any(result.entry_ids for result in results):  # most ticks store nothing
             changed = await asyncio.to_thread(self.publisher.after_poll, results, utcnow())

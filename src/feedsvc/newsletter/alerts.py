@@ -39,6 +39,7 @@ from feedsvc.model import (
     NoticeKind,
     ResolveIncident,
     Source,
+    SourceStatus,
     utcnow,
 )
 from feedsvc.newsletter.mail import Mailer, SendStatus
@@ -104,6 +105,9 @@ class Alerter:
         self.policy = Policy.from_config(config.alerts)
         self.quiet_every = quiet_every
         self._arrivals_read: datetime | None = None
+        # The last check found every source healthy and no incident open: a poll whose
+        # every result succeeded cannot open or resolve one (``needs_check``).
+        self.all_well = False
 
     async def evaluate(self) -> int:
         """Check every source, then send what is owed; return how many notices went."""
@@ -119,7 +123,14 @@ class Alerter:
         self.store.incidents.apply(changes, now)
         for change in changes:
             _log_change(change)
+        self.all_well = not unresolved and not changes and all(_healthy(s) for s in sources)
         return changes
+
+    def needs_check(self, failed: bool) -> bool:
+        """Whether a poll (``failed``: any of its sources failed) may have changed an
+        incident: not when the last check found all well and every poll succeeded.
+        Time alone (a quiet source) is left to the minute's evaluation."""
+        return failed or not self.all_well
 
     async def notify(self) -> int:
         """Send each notice owed that this process can claim."""
@@ -183,6 +194,10 @@ class Alerter:
             log.log(level, "alert sent", extra={"fields": fields | {"detail": result.detail}})
             retry = retry or result.status is SendStatus.RETRY
         return not retry
+
+
+def _healthy(source: Source) -> bool:
+    return source.error_count == 0 and source.status in (SourceStatus.OK, SourceStatus.NEW)
 
 
 def compose_alert(

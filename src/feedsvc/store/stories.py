@@ -142,11 +142,6 @@ class StoryStore:
             if len(pending) < batch:
                 return changed
 
-    def forget(self, entry_ids: Sequence[int]) -> None:
-        """:func:`forget` in a transaction of its own."""
-        with writing(self._engine) as conn:
-            forget(conn, entry_ids)
-
     def pending(self, now: datetime) -> int:
         """How many stored entries detection still owes (see ``_undetected``)."""
         query = select(func.count()).select_from(entries).where(_undetected(now - DETECTED_WITHIN))

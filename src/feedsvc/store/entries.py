@@ -123,6 +123,7 @@ class EntryStore:
                 ids |= {identity: entry_id for entry_id, identity in returned}
                 search_index.write(conn, _docs((ids[e.identity], e) for e in fresh))
             if edited:
+                story_rows.lock(conn)  # before the rows: detection locks in that order too
                 conn.execute(
                     update(entries)
                     .where(entries.c.id == bindparam("_id"))

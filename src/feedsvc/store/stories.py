@@ -130,8 +130,7 @@ class StoryStore:
         changed: list[int] = []
         while True:
             with writing(self._engine) as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+                lock(conn)
                 pending = _pending(conn, batch, now - DETECTED_WITHIN)
                 if not pending:
                     return changed
@@ -431,6 +430,15 @@ class SqlIndex:
         return sorted(ids)
 
 
+def lock(conn: Connection) -> None:
+    """Take detection's lock for the rest of ``conn``'s transaction (PostgreSQL; SQLite
+    has one writer). A writer that also changes entries takes it before its first
+    entry row lock, as detection does, so the two never wait for each other in a
+    circle."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+
+
 def forget(conn: Connection, entry_ids: Sequence[int], *, since: datetime | None = None) -> None:
     """Drop the story rows of ``entry_ids`` (those first seen since ``since``, if given),
     take their terms off the term counts, and touch the other members of their
@@ -438,14 +446,13 @@ def forget(conn: Connection, entry_ids: Sequence[int], *, since: datetime | None
     unfiled: their items show the forgotten ones' titles), all in ``conn``'s
     transaction.
 
-    On PostgreSQL it first takes detection's advisory lock, so a batch that is
-    detecting one of these entries from its old text commits first and its rows
-    are the ones dropped.
+    It first takes detection's lock (:func:`lock`), so a batch that is detecting
+    one of these entries from its old text commits first and its rows are the
+    ones dropped.
     """
     if not entry_ids:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+    lock(conn)
     s = story_entries.c
     query = select(s.entry_id, s.cluster_id, s.series_id, s.vector).where(
         s.entry_id.in_(list(entry_ids))
